@@ -1,0 +1,52 @@
+//! Typed errors of the core.
+
+use serde::{Deserialize, Serialize};
+
+/// A problem with one record's data. It concerns that record only: callers report it in the
+/// record's health and carry on with the others.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum RecordError {
+    /// The payload is not a JSON object.
+    #[error("the record is not a JSON object")]
+    NotAnObject,
+    /// A field holds a value of the wrong type.
+    #[error("field `{field}`: expected {expected}, found {found}")]
+    TypeMismatch {
+        /// Field name on the side that sent it.
+        field: String,
+        /// What was expected.
+        expected: String,
+        /// What was found.
+        found: String,
+    },
+    /// A value is longer than the target field accepts. Nothing is truncated.
+    #[error("field `{field}`: {len} characters exceed the limit of {max}")]
+    TooLong {
+        /// Target field name.
+        field: String,
+        /// Length of the value, in characters.
+        len: usize,
+        /// The field's limit.
+        max: usize,
+    },
+    /// A date that cannot be parsed.
+    #[error("field `{field}`: invalid date `{value}`")]
+    InvalidDate {
+        /// Field name.
+        field: String,
+        /// The offending text.
+        value: String,
+    },
+    /// A canonical field id the module does not know.
+    #[error("unknown field `{0}`")]
+    UnknownField(String),
+}
+
+/// An invalid field mapping, with every problem found (not just the first).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("invalid field mapping: {}", .issues.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct MappingError {
+    /// Every blocking problem (warnings are not included).
+    pub issues: Vec<crate::contact::MappingIssue>,
+}

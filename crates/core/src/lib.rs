@@ -1,0 +1,72 @@
+//! # crmsync-core
+//!
+//! The pure heart of CRM Sync. No I/O, no HTTP, no Tauri, no wall clock: time is passed in as
+//! arguments, so every function here is deterministic and testable on its own.
+//!
+//! * [`value`]: field values, normalisation, the stable content hash.
+//! * [`record`]: the [`CanonicalRecord`] trait that makes the planner generic over modules.
+//! * [`contact`]: the canonical contact, the Microsoft fields the API supports, the editable
+//!   mapping with its default and validation, and projections of both sides' JSON.
+//! * [`policy`]: product rules as pure functions: ownership, import/migration exclusion, the
+//!   first-sync cap and order, delete propagation, the container-deleted transition.
+//! * [`planner`]: observations + last agreed base → a [`planner::Plan`] of actions, following
+//!   the decision table of `reference/sync-and-style.md` §2.3, with field-level three-way merge,
+//!   conflict policies and safety guards. A plan is printable (`Display`) and serialisable
+//!   (serde), which is the dry-run preview.
+//!
+//! Architecture invariant: this crate never performs I/O and never reads the clock.
+
+pub mod contact;
+pub mod error;
+pub mod planner;
+pub mod policy;
+pub mod record;
+pub mod value;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{MappingError, RecordError};
+pub use record::CanonicalRecord;
+pub use value::{ContentHash, FieldMap, FieldValue};
+
+/// One of the two services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// Zoho CRM.
+    Crm,
+    /// Microsoft 365 through Microsoft Graph.
+    Graph,
+}
+
+impl Side {
+    /// The other side.
+    #[must_use]
+    pub fn other(self) -> Self {
+        match self {
+            Self::Crm => Self::Graph,
+            Self::Graph => Self::Crm,
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Crm => "CRM",
+            Self::Graph => "Microsoft 365",
+        })
+    }
+}
+
+/// A synced module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModuleKind {
+    /// CRM Contacts ⇄ the "Zoho CRM Contacts" Outlook contact folder.
+    Contacts,
+    /// CRM Events (meetings) ⇄ the dedicated Outlook calendar.
+    Events,
+    /// CRM Tasks ⇄ the "Zoho CRM Tasks" Microsoft To Do list.
+    Tasks,
+}
