@@ -1,0 +1,172 @@
+//! Time zones (Windows and IANA names, graph-api.md §10) and the date formats
+//! the service writes.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+
+/// Windows zone ids the emulator understands, with their IANA equivalent
+/// (CLDR windowsZones "001" territory).
+const WINDOWS_ZONES: &[(&str, &str)] = &[
+    ("UTC", "UTC"),
+    ("Coordinated Universal Time", "UTC"),
+    ("GMT Standard Time", "Europe/London"),
+    ("Greenwich Standard Time", "Atlantic/Reykjavik"),
+    ("W. Europe Standard Time", "Europe/Berlin"),
+    ("Central Europe Standard Time", "Europe/Budapest"),
+    ("Romance Standard Time", "Europe/Paris"),
+    ("Central European Standard Time", "Europe/Warsaw"),
+    ("E. Europe Standard Time", "Europe/Chisinau"),
+    ("FLE Standard Time", "Europe/Kiev"),
+    ("GTB Standard Time", "Europe/Bucharest"),
+    ("Russian Standard Time", "Europe/Moscow"),
+    ("Turkey Standard Time", "Europe/Istanbul"),
+    ("Israel Standard Time", "Asia/Jerusalem"),
+    ("South Africa Standard Time", "Africa/Johannesburg"),
+    ("Egypt Standard Time", "Africa/Cairo"),
+    ("Arabian Standard Time", "Asia/Dubai"),
+    ("Arab Standard Time", "Asia/Riyadh"),
+    ("Iran Standard Time", "Asia/Tehran"),
+    ("Pakistan Standard Time", "Asia/Karachi"),
+    ("India Standard Time", "Asia/Kolkata"),
+    ("Nepal Standard Time", "Asia/Kathmandu"),
+    ("Bangladesh Standard Time", "Asia/Dhaka"),
+    ("SE Asia Standard Time", "Asia/Bangkok"),
+    ("China Standard Time", "Asia/Shanghai"),
+    ("Singapore Standard Time", "Asia/Singapore"),
+    ("Taipei Standard Time", "Asia/Taipei"),
+    ("W. Australia Standard Time", "Australia/Perth"),
+    ("Tokyo Standard Time", "Asia/Tokyo"),
+    ("Korea Standard Time", "Asia/Seoul"),
+    ("Cen. Australia Standard Time", "Australia/Adelaide"),
+    ("AUS Central Standard Time", "Australia/Darwin"),
+    ("E. Australia Standard Time", "Australia/Brisbane"),
+    ("AUS Eastern Standard Time", "Australia/Sydney"),
+    ("Tasmania Standard Time", "Australia/Hobart"),
+    ("New Zealand Standard Time", "Pacific/Auckland"),
+    ("Dateline Standard Time", "Etc/GMT+12"),
+    ("Hawaiian Standard Time", "Pacific/Honolulu"),
+    ("Alaskan Standard Time", "America/Anchorage"),
+    ("Pacific Standard Time", "America/Los_Angeles"),
+    ("US Mountain Standard Time", "America/Phoenix"),
+    ("Mountain Standard Time", "America/Denver"),
+    ("Central Standard Time", "America/Chicago"),
+    ("Central America Standard Time", "America/Guatemala"),
+    ("Canada Central Standard Time", "America/Regina"),
+    ("Central Standard Time (Mexico)", "America/Mexico_City"),
+    ("Eastern Standard Time", "America/New_York"),
+    ("US Eastern Standard Time", "America/Indianapolis"),
+    ("SA Pacific Standard Time", "America/Bogota"),
+    ("Atlantic Standard Time", "America/Halifax"),
+    ("Newfoundland Standard Time", "America/St_Johns"),
+    ("E. South America Standard Time", "America/Sao_Paulo"),
+    ("Argentina Standard Time", "America/Buenos_Aires"),
+    ("Pacific SA Standard Time", "America/Santiago"),
+    ("Azores Standard Time", "Atlantic/Azores"),
+    ("Morocco Standard Time", "Africa/Casablanca"),
+    ("W. Central Africa Standard Time", "Africa/Lagos"),
+    ("E. Africa Standard Time", "Africa/Nairobi"),
+];
+
+/// Resolves a Windows or IANA zone name. `None` when unsupported.
+pub fn resolve(name: &str) -> Option<Tz> {
+    let trimmed = name.trim();
+    if let Some((_, iana)) = WINDOWS_ZONES
+        .iter()
+        .find(|(win, _)| win.eq_ignore_ascii_case(trimmed))
+    {
+        return iana.parse().ok();
+    }
+    if trimmed.contains('/') || trimmed.eq_ignore_ascii_case("utc") {
+        return trimmed.parse().ok();
+    }
+    None
+}
+
+/// Parses the `dateTime` of a dateTimeTimeZone ("2019-03-15T12:00:00",
+/// optionally with up to 7 fractional digits). An offset or `Z` is tolerated
+/// and converted to the given zone.
+pub fn parse_local(value: &str, zone: Tz) -> Option<NaiveDateTime> {
+    let v = value.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(v) {
+        return Some(dt.with_timezone(&zone).naive_local());
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(v, fmt) {
+            return Some(n);
+        }
+    }
+    NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+}
+
+/// Local wall time in `zone` → UTC (the earlier instant when ambiguous, the
+/// first valid instant after a gap).
+pub fn to_utc(local: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
+    match zone.from_local_datetime(&local) {
+        chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
+        chrono::LocalResult::Ambiguous(a, _) => a.with_timezone(&Utc),
+        chrono::LocalResult::None => {
+            let shifted = local + chrono::Duration::hours(1);
+            to_utc(shifted, zone)
+        }
+    }
+}
+
+/// "2019-03-15T12:00:00.0000000": the 7-digit form the service writes in
+/// dateTimeTimeZone values.
+pub fn format_local(local: NaiveDateTime) -> String {
+    let ticks = local.nanosecond() / 100;
+    format!("{}.{:07}", local.format("%Y-%m-%dT%H:%M:%S"), ticks)
+}
+
+/// Created/modified timestamps: up to 7 fractional digits with trailing zeros
+/// trimmed, e.g. `2019-02-28T21:17:57.56197Z`.
+pub fn format_utc_stamp(t: DateTime<Utc>) -> String {
+    let ticks = t.nanosecond() / 100;
+    let frac = format!("{ticks:07}");
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S"))
+    } else {
+        format!("{}.{}Z", t.format("%Y-%m-%dT%H:%M:%S"), frac)
+    }
+}
+
+/// Parses a query bound (`startDateTime`/`endDateTime`): ISO 8601, an offset
+/// is honoured and none means UTC (graph-api.md §1).
+pub fn parse_bound(value: &str) -> Option<DateTime<Utc>> {
+    let v = value.trim().replace(' ', "+");
+    if let Ok(dt) = DateTime::parse_from_rfc3339(&v) {
+        return Some(dt.with_timezone(&Utc));
+    }
+    parse_local(&v, Tz::UTC).map(|n| Utc.from_utc_datetime(&n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_and_iana_names_resolve() {
+        assert_eq!(
+            resolve("Pacific Standard Time"),
+            Some(Tz::America__Los_Angeles)
+        );
+        assert_eq!(resolve("Asia/Tokyo"), Some(Tz::Asia__Tokyo));
+        assert_eq!(resolve("Mars Standard Time"), None);
+    }
+
+    #[test]
+    fn formats_match_the_service() {
+        let local = parse_local("2019-03-15T12:00:00", Tz::UTC).unwrap();
+        assert_eq!(format_local(local), "2019-03-15T12:00:00.0000000");
+        let t = Utc.with_ymd_and_hms(2019, 2, 28, 21, 17, 57).unwrap()
+            + chrono::Duration::nanoseconds(561_970_000);
+        assert_eq!(format_utc_stamp(t), "2019-02-28T21:17:57.56197Z");
+    }
+}
