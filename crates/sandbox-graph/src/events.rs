@@ -1670,7 +1670,7 @@ fn occurrence_item(
         .ok_or_else(ApiError::not_found)?
         .clone();
     let horizon =
-        tz::to_utc(date.and_hms_opt(23, 59, 59).unwrap_or_default(), Tz::UTC) + Duration::days(2);
+        tz::to_utc(date.and_hms_opt(23, 59, 59).unwrap_or_default(), Tz::UTC) + Duration::days(366);
     let occs = occurrences(&master, horizon);
     let pos = occs
         .iter()

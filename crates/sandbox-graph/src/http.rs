@@ -302,6 +302,20 @@ async fn graph(
         grant,
         now,
     };
+    if ctx.segs.len() == 1 && ctx.segs[0] == "$batch" {
+        if ctx.method != Method::POST {
+            return to_response(error_out(&ApiError::method_not_allowed(), now));
+        }
+        return to_response(batch(&state, &ctx).await);
+    }
+    let mailbox = ctx.grant.user_id.clone();
+    if let Err(e) = admit(&state, &mailbox) {
+        return to_response(error_out(&e, now));
+    }
+    let _slot = Slot {
+        state: &state,
+        mailbox,
+    };
     let faults = state.faults();
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
@@ -317,20 +331,6 @@ async fn graph(
         .with_header("Retry-After", "1");
         return to_response(error_out(&err, now));
     }
-    if ctx.segs.len() == 1 && ctx.segs[0] == "$batch" {
-        if ctx.method != Method::POST {
-            return to_response(error_out(&ApiError::method_not_allowed(), now));
-        }
-        return to_response(batch(&state, &ctx).await);
-    }
-    let mailbox = ctx.grant.user_id.clone();
-    if let Err(e) = admit(&state, &mailbox) {
-        return to_response(error_out(&e, now));
-    }
-    let _slot = Slot {
-        state: &state,
-        mailbox,
-    };
     let out = run(&state, &ctx);
     if ctx.is_write() && out.status.is_success() {
         let hang = {

@@ -794,16 +794,18 @@ fn contact_write(
                     fields.insert(k.clone(), Value::Null);
                 }
                 Value::String(s) => {
-                    let date = s
-                        .get(..10)
-                        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-                    let date = date.ok_or_else(|| {
-                        ApiError::bad_value(key, "an Edm.DateTimeOffset was expected")
-                    })?;
-                    fields.insert(
-                        k.clone(),
-                        Value::from(format!("{}T11:59:00Z", date.format("%Y-%m-%d"))),
-                    );
+                    let stamp = match chrono::DateTime::parse_from_rfc3339(s) {
+                        Ok(t) => t
+                            .with_timezone(&chrono::Utc)
+                            .format("%Y-%m-%dT%H:%M:%SZ")
+                            .to_string(),
+                        Err(_) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                            .map(|d| format!("{}T00:00:00Z", d.format("%Y-%m-%d")))
+                            .map_err(|_| {
+                                ApiError::bad_value(key, "an Edm.DateTimeOffset was expected")
+                            })?,
+                    };
+                    fields.insert(k.clone(), Value::from(stamp));
                 }
                 _ => {
                     return Err(ApiError::bad_value(
