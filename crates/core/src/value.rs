@@ -286,7 +286,10 @@ mod tests {
         l2.insert("x".into(), FieldValue::List(vec!["a".into(), "bc".into()]));
         assert_ne!(hash_fields("d", &l1), hash_fields("d", &l2));
         // Pinned value: the encoding must never change silently (stored base hashes rely on it).
-        assert_eq!(hash_fields("contact", &a).to_hex(), "492244396312af9c349dbea568472f062ce21c7ac366d9b6fac50da763ccf786");
+        assert_eq!(
+            hash_fields("contact", &a).to_hex(),
+            "492244396312af9c349dbea568472f062ce21c7ac366d9b6fac50da763ccf786"
+        );
         let hex = hash_fields("contact", &a).to_hex();
         assert_eq!(
             ContentHash::from_hex(&hex).unwrap(),
