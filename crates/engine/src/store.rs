@@ -181,7 +181,11 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Enable`] when an account is missing; SQLite failures.
-    pub fn enable(&self, module: ModuleKind, now: DateTime<Utc>) -> Result<ModuleState, StoreError> {
+    pub fn enable(
+        &self,
+        module: ModuleKind,
+        now: DateTime<Utc>,
+    ) -> Result<ModuleState, StoreError> {
         for service in [Service::Zoho, Service::Microsoft] {
             if self.account(service)?.is_none() {
                 return Err(EnableError::NotConnected(service).into());
@@ -195,7 +199,11 @@ impl Store {
     ///
     /// # Errors
     /// SQLite failures.
-    pub fn disable(&self, module: ModuleKind, now: DateTime<Utc>) -> Result<ModuleState, StoreError> {
+    pub fn disable(
+        &self,
+        module: ModuleKind,
+        now: DateTime<Utc>,
+    ) -> Result<ModuleState, StoreError> {
         self.set_status(module, false, &ModuleStatus::Inactive, now)?;
         self.module(module)
     }
@@ -436,7 +444,12 @@ mod tests {
             .set_delete_propagation(ModuleKind::Events, true, t(1))
             .unwrap();
         assert!(store.module(ModuleKind::Events).unwrap().delete_propagation);
-        assert!(!store.module(ModuleKind::Contacts).unwrap().delete_propagation);
+        assert!(
+            !store
+                .module(ModuleKind::Contacts)
+                .unwrap()
+                .delete_propagation
+        );
     }
 
     #[test]

@@ -1,0 +1,218 @@
+//! End-to-end harness: launches the real CRM Sync binary through `tauri-driver`
+//! (which drives WebKitWebDriver) with its own data directory, and gives tests
+//! a small W3C WebDriver client to read and click what the window shows.
+//!
+//! Run under a display (`xvfb-run`) and, ideally, a private D-Bus session
+//! (`dbus-run-session`); `scripts/test` does both. Environment:
+//! - `CRMSYNC_APP_BIN`: the app binary (default: `<target>/debug/crmsync-app`);
+//! - `TAURI_DRIVER`: the tauri-driver binary (default: `tauri-driver` on PATH or in `~/.cargo/bin`);
+//! - `CRMSYNC_E2E_ARTIFACTS`: where failures leave screenshots and logs
+//!   (default: `tests/e2e/artifacts`).
+
+mod webdriver;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+pub use webdriver::{Browser, Element, WebDriverError};
+
+/// How long a test waits for the app to show something before failing.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// A running app under test, with its private data directory.
+pub struct App {
+    driver: Child,
+    browser: Browser,
+    data_dir: tempfile::TempDir,
+    artifacts: PathBuf,
+    log_path: PathBuf,
+}
+
+/// Options for one launch.
+#[derive(Default)]
+pub struct Launch {
+    /// Extra environment for the app (e.g. `LANGUAGE=ja`).
+    pub env: Vec<(String, String)>,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("tests/e2e sits two levels below the workspace root")
+        .to_path_buf()
+}
+
+/// The app binary under test.
+pub fn app_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("CRMSYNC_APP_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("debug").join("crmsync-app")
+}
+
+fn tauri_driver() -> PathBuf {
+    if let Some(p) = std::env::var_os("TAURI_DRIVER") {
+        return PathBuf::from(p);
+    }
+    let in_cargo = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cargo/bin/tauri-driver"))
+        .filter(|p| p.exists());
+    in_cargo.unwrap_or_else(|| PathBuf::from("tauri-driver"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+fn artifacts_root() -> PathBuf {
+    std::env::var_os("CRMSYNC_E2E_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("tests/e2e/artifacts"))
+}
+
+impl App {
+    /// Prepares a fresh data directory (`prepare` may seed it), starts
+    /// tauri-driver and opens a WebDriver session, which launches the app.
+    pub async fn launch(test: &str, launch: Launch, prepare: impl FnOnce(&Path)) -> App {
+        let binary = app_binary();
+        assert!(
+            binary.exists(),
+            "app binary {} not found: build it first (`cargo build -p crmsync-app`) or set CRMSYNC_APP_BIN",
+            binary.display()
+        );
+        // A previous test's app may still be exiting; single-instance would
+        // then turn this launch away.
+        wait_until_not_running(&binary).await;
+        let data_dir = tempfile::tempdir().expect("temp data dir");
+        prepare(data_dir.path());
+
+        let artifacts = artifacts_root().join(test);
+        std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+        let log_path = artifacts.join("app.log");
+        let log = std::fs::File::create(&log_path).expect("app log file");
+
+        let port = free_port();
+        let native_port = free_port();
+        let mut command = Command::new(tauri_driver());
+        command
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .env("CRMSYNC_DATA_DIR", data_dir.path())
+            .env("CRMSYNC_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .kill_on_drop(true);
+        for (k, v) in &launch.env {
+            command.env(k, v);
+        }
+        let driver = command.spawn().unwrap_or_else(|e| {
+            panic!("cannot start tauri-driver ({e}); install it with `cargo install tauri-driver --locked`")
+        });
+
+        let capabilities = serde_json::json!({
+            "capabilities": { "alwaysMatch": {
+                "browserName": "wry",
+                "tauri:options": { "application": binary }
+            }}
+        });
+        let deadline = Instant::now() + WAIT;
+        let browser = loop {
+            match Browser::new_session(&format!("http://127.0.0.1:{port}"), &capabilities).await {
+                Ok(b) => break b,
+                Err(e) if Instant::now() < deadline => {
+                    verbose_note(&format!("waiting for tauri-driver: {e}"));
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("no WebDriver session within {WAIT:?}: {e}"),
+            }
+        };
+        App {
+            driver,
+            browser,
+            data_dir,
+            artifacts,
+            log_path,
+        }
+    }
+
+    /// The data directory the app runs with.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Runs `body` against the window. If it fails, a screenshot and the app
+    /// log are kept under the artifacts directory; then the app is closed and
+    /// the failure re-raised.
+    pub async fn run<F, Fut>(mut self, body: F) -> tempfile::TempDir
+    where
+        F: FnOnce(Browser) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let outcome = tokio::spawn(body(self.browser.clone())).await;
+        if outcome.is_err() {
+            match self.browser.screenshot().await {
+                Ok(png) => {
+                    let _ = std::fs::write(self.artifacts.join("failure.png"), png);
+                }
+                Err(e) => eprintln!("no failure screenshot: {e}"),
+            }
+            eprintln!(
+                "artifacts kept in {} (app log: {})",
+                self.artifacts.display(),
+                self.log_path.display()
+            );
+        }
+        let _ = self.browser.quit().await;
+        let _ = self.driver.kill().await;
+        wait_until_not_running(&app_binary()).await;
+        if let Err(e) = outcome {
+            match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => panic!("test task failed: {e}"),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.artifacts);
+        self.data_dir
+    }
+}
+
+/// Waits (up to [`WAIT`]) until no process runs `binary`. Linux: reads /proc.
+async fn wait_until_not_running(binary: &Path) {
+    let target = std::fs::canonicalize(binary).unwrap_or_else(|_| binary.to_path_buf());
+    let running = || {
+        std::fs::read_dir("/proc")
+            .map(|entries| {
+                entries.flatten().any(|e| {
+                    std::fs::read_link(e.path().join("exe")).is_ok_and(|exe| exe == target)
+                })
+            })
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + WAIT;
+    while running() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn verbose_note(msg: &str) {
+    if std::env::var_os("CRMSYNC_E2E_VERBOSE").is_some() {
+        eprintln!("{msg}");
+    }
+}

@@ -1,0 +1,174 @@
+//! The integration page in the real window, backed by the real store.
+
+use chrono::{TimeZone, Utc};
+use crmsync_e2e::{App, Launch, WAIT};
+use crmsync_engine::{paths, Account, ModuleKind, ModuleStatus, Service, Store};
+
+fn store_in(dir: &std::path::Path) -> Store {
+    Store::open(&paths::store_path(dir)).expect("open store")
+}
+
+fn account(service: Service) -> Account {
+    Account {
+        service,
+        user_id: "4150868000000225013".into(),
+        email: "aiko.tanaka@sakura-demo.example".into(),
+        display_name: "田中 愛子".into(),
+        organisation: "Sakura Trading (Demo)".into(),
+        data_centre: (service == Service::Zoho).then(|| "us".into()),
+        connected_at: Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn lists_the_three_modules_with_the_status_the_store_holds() {
+    let app = App::launch("lists_modules", Launch::default(), |dir| {
+        // A state the UI cannot invent: only the store knows Tasks is paused, and why.
+        store_in(dir)
+            .set_status(
+                ModuleKind::Tasks,
+                true,
+                &ModuleStatus::Paused("120 deletions wait for your approval".into()),
+                Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap(),
+            )
+            .unwrap();
+    })
+    .await;
+    app.run(|b| async move {
+        b.wait_for("#module-tasks", WAIT)
+            .await
+            .expect("the module list renders");
+        let cards = b.find_all("section.module").await.unwrap();
+        assert_eq!(cards.len(), 3, "exactly three modules");
+        for (module, title) in [
+            ("events", "Events"),
+            ("contacts", "Contacts"),
+            ("tasks", "Tasks"),
+        ] {
+            let text = b
+                .wait_for_text(&format!("#title-{module}"), WAIT, |t| !t.is_empty())
+                .await
+                .unwrap();
+            assert_eq!(text, title);
+        }
+        let events = b
+            .wait_for_text("#status-events", WAIT, |t| !t.is_empty())
+            .await
+            .unwrap();
+        assert_eq!(events, "Inactive");
+        let contacts = b
+            .wait_for_text("#status-contacts", WAIT, |t| !t.is_empty())
+            .await
+            .unwrap();
+        assert_eq!(contacts, "Inactive");
+        let tasks = b
+            .wait_for_text("#status-tasks", WAIT, |t| !t.is_empty())
+            .await
+            .unwrap();
+        assert_eq!(tasks, "Paused — 120 deletions wait for your approval");
+        // An enabled module offers no Enable button.
+        let button = b
+            .find("#enable-tasks")
+            .await
+            .unwrap()
+            .expect("button exists");
+        assert_eq!(
+            b.attribute(&button, "hidden").await.unwrap().as_deref(),
+            Some("true")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn enable_without_accounts_shows_the_typed_error_from_rust() {
+    let app = App::launch("enable_not_connected", Launch::default(), |_| {}).await;
+    let data_dir = app
+        .run(|b| async move {
+            let button = b.wait_for("#enable-contacts", WAIT).await.unwrap();
+            b.click(&button).await.unwrap();
+            let message = b
+                .wait_for_text("#message-contacts", WAIT, |t| !t.is_empty())
+                .await
+                .expect("an error message appears under Contacts");
+            assert_eq!(message, "connect your Zoho CRM account first");
+            let node = b.find("#message-contacts").await.unwrap().unwrap();
+            assert_eq!(
+                b.attribute(&node, "data-code").await.unwrap().as_deref(),
+                Some("zoho_not_connected")
+            );
+            assert_eq!(
+                b.wait_for_text("#status-contacts", WAIT, |t| !t.is_empty())
+                    .await
+                    .unwrap(),
+                "Inactive"
+            );
+        })
+        .await;
+    assert!(
+        !store_in(data_dir.path())
+            .module(ModuleKind::Contacts)
+            .unwrap()
+            .enabled
+    );
+}
+
+#[tokio::test]
+async fn enable_with_both_accounts_is_recorded_in_the_store() {
+    let app = App::launch("enable_connected", Launch::default(), |dir| {
+        let store = store_in(dir);
+        store.save_account(&account(Service::Zoho)).unwrap();
+        store.save_account(&account(Service::Microsoft)).unwrap();
+    })
+    .await;
+    let data_dir = app
+        .run(|b| async move {
+            let button = b.wait_for("#enable-events", WAIT).await.unwrap();
+            b.click(&button).await.unwrap();
+            let status = b
+                .wait_for_text("#status-events", WAIT, |t| t == "Active")
+                .await
+                .expect("Events turns Active");
+            assert_eq!(status, "Active");
+            assert_eq!(
+                b.wait_for_text("#status-contacts", WAIT, |t| !t.is_empty())
+                    .await
+                    .unwrap(),
+                "Inactive"
+            );
+        })
+        .await;
+    let state = store_in(data_dir.path())
+        .module(ModuleKind::Events)
+        .unwrap();
+    assert!(
+        state.enabled,
+        "the click reached Rust and the store recorded it"
+    );
+    assert_eq!(state.status, ModuleStatus::Active);
+}
+
+#[tokio::test]
+async fn speaks_japanese_when_the_os_does() {
+    let launch = Launch {
+        env: vec![
+            ("LANGUAGE".into(), "ja".into()),
+            ("LANG".into(), "ja_JP.UTF-8".into()),
+        ],
+    };
+    let app = App::launch("japanese", launch, |_| {}).await;
+    app.run(|b| async move {
+        let title = b
+            .wait_for_text("#title-contacts", WAIT, |t| !t.is_empty())
+            .await
+            .unwrap();
+        assert_eq!(title, "連絡先");
+        assert_eq!(
+            b.wait_for_text("#status-events", WAIT, |t| !t.is_empty())
+                .await
+                .unwrap(),
+            "無効"
+        );
+    })
+    .await;
+}

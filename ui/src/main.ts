@@ -1,0 +1,24 @@
+import "./styles.css";
+import { tauriBackend } from "./backend";
+import { detectLang, translator } from "./i18n";
+import { mountIntegration } from "./integration";
+
+async function start(root: HTMLElement) {
+  // The language follows the OS locale, which Rust reads (the webview's own
+  // view of it depends on which C locales happen to be installed).
+  const info = await tauriBackend.appInfo();
+  const lang = detectLang(info.languages.length ? info.languages : navigator.languages);
+  document.documentElement.lang = lang;
+  const t = translator(lang);
+  document.title = t("appTitle");
+
+  const page = document.createElement("main");
+  const footer = document.createElement("footer");
+  footer.id = "footer";
+  footer.textContent = `${t("version", { version: info.version })} · ${t("dataDir", { dir: info.data_dir })}`;
+  root.replaceChildren(page, footer);
+  await mountIntegration(page, tauriBackend, t);
+}
+
+const root = document.getElementById("app");
+if (root) void start(root);
