@@ -178,7 +178,7 @@ struct UserFilter {
     user: Option<String>,
 }
 
-fn resolve_user(state: &GraphState, f: &UserFilter) -> Result<Option<String>, Response> {
+fn resolve_user(state: &GraphState, f: &UserFilter) -> Result<Option<String>, Box<Response>> {
     match &f.user {
         None => Ok(None),
         Some(u) => state
@@ -188,11 +188,11 @@ fn resolve_user(state: &GraphState, f: &UserFilter) -> Result<Option<String>, Re
             .find_user(u)
             .map(|x| Some(x.id.clone()))
             .ok_or_else(|| {
-                err(
+                Box::new(err(
                     StatusCode::NOT_FOUND,
                     "userNotFound",
                     format!("No user {u}"),
-                )
+                ))
             }),
     }
 }
@@ -204,7 +204,7 @@ async fn expire_tokens(
     let f = body.map(|b| b.0).unwrap_or_default();
     let uid = match resolve_user(&state, &f) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let past = state.now() - chrono::Duration::seconds(1);
     let mut data = state.shared.data.lock();
@@ -225,7 +225,7 @@ async fn revoke_refresh(
     let f = body.map(|b| b.0).unwrap_or_default();
     let uid = match resolve_user(&state, &f) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut data = state.shared.data.lock();
     let mut n = 0;
@@ -245,7 +245,7 @@ async fn expire_refresh(
     let f = body.map(|b| b.0).unwrap_or_default();
     let uid = match resolve_user(&state, &f) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let past = state.now() - chrono::Duration::seconds(1);
     let mut data = state.shared.data.lock();
@@ -263,7 +263,7 @@ async fn expire_delta(State(state): State<GraphState>, body: Option<Json<UserFil
     let f = body.map(|b| b.0).unwrap_or_default();
     let uid = match resolve_user(&state, &f) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut data = state.shared.data.lock();
     let mut n = 0;

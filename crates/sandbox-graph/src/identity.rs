@@ -214,6 +214,8 @@ fn missing_consent(data: &Data, user: &User, client: &str, scopes: &[String]) ->
 }
 
 /// Checks the authorize parameters. Err(response) is the answer to send.
+// The error is the HTML/redirect answer itself; it is returned once per request.
+#[allow(clippy::result_large_err)]
 fn validate(
     state: &GraphState,
     tenant: &str,

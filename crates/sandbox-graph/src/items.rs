@@ -396,6 +396,9 @@ fn want_address(name: &str, v: &Value) -> Result<Value, ApiError> {
     }
 }
 
+/// Renders an item with an optional `$select`.
+pub(crate) type RenderSelected<'a> = dyn Fn(&Item, &Option<Vec<String>>) -> Map<String, Value> + 'a;
+
 /// One page of a delta round over `kind` items in `container`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn delta_page(
@@ -407,7 +410,7 @@ pub(crate) fn delta_page(
     path: &str,
     odata_type: &str,
     context_fragment: &str,
-    render: &dyn Fn(&Item, &Option<Vec<String>>) -> Map<String, Value>,
+    render: &RenderSelected<'_>,
 ) -> Result<Out, ApiError> {
     let prefer = Prefer::from(ctx);
     let state = delta_state(mb, ctx, scope, &prefer)?;

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Command-line options of the sandbox (also usable in-process).
-#[derive(Debug, Clone, clap::Parser)]
+#[derive(Debug, Clone, Default, clap::Parser)]
 #[command(
     name = "crmsync-sandbox",
     about = "Local emulators of Microsoft 365 and Zoho CRM for CRM Sync"
@@ -35,17 +35,6 @@ pub struct Options {
     pub graph: GraphOptions,
     // ZOHO PLUG-IN POINT (1/4): flatten the Zoho emulator's options here, e.g.
     // `#[command(flatten)] pub zoho: crmsync_sandbox_zoho::ZohoOptions,`
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            port: 0,
-            snapshot: None,
-            no_seed: false,
-            graph: GraphOptions::default(),
-        }
-    }
 }
 
 /// Base URLs of one Zoho data centre.
