@@ -222,9 +222,6 @@ async fn handle(
         }
         (latency, fail.then_some(status))
     };
-    if latency > 0 {
-        tokio::time::sleep(StdDuration::from_millis(latency)).await;
-    }
     if let Some(status) = fault {
         return into_http(injected(status), vec![]);
     }
@@ -254,6 +251,10 @@ async fn handle(
         sb: sb.clone(),
         org: ctx.org_id.clone(),
     };
+    // Latency is spent while holding the slot, as a slow call does on the real service.
+    if latency > 0 {
+        tokio::time::sleep(StdDuration::from_millis(latency)).await;
+    }
     // 4. credits + dispatch under the state lock
     let path: Vec<String> = rest
         .split('/')

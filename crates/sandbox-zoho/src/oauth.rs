@@ -502,6 +502,7 @@ pub(crate) fn mint_for_email(
 ) -> Option<MintedToken> {
     let (org_id, user_id, dc) = st
         .find_login(email)
+        .filter(|(_, u)| u.confirm)
         .map(|(o, u)| (o.id.clone(), u.id.clone(), o.dc.clone()))?;
     let refresh = issue_refresh(st, client_id, &dc, &org_id, &user_id, scopes, now);
     let access = issue_access(
