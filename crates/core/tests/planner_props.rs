@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, TimeZone, Utc};
 use crmsync_core::contact::ContactRecord;
 use crmsync_core::planner::{
-    plan, Action, ConflictPolicy, Link, LinkState, Observation, Observed, Op, PlanInput,
-    PlanSettings,
+    plan, resolve_conflict, Action, ConflictPolicy, FieldChoices, Link, LinkState, Observation,
+    Observed, Op, Pause, PlanInput, PlanSettings, Reason,
 };
 use crmsync_core::policy::{DeletePropagation, Exclusion};
 use crmsync_core::{CanonicalRecord, FieldMap, FieldValue, Side};
@@ -109,7 +109,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 prop_oneof![
                     Just(ConflictPolicy::Newest),
                     Just(ConflictPolicy::CrmWins),
-                    Just(ConflictPolicy::GraphWins)
+                    Just(ConflictPolicy::GraphWins),
+                    Just(ConflictPolicy::Ask)
                 ],
                 prop_oneof![Just(DeletePropagation::Off), Just(DeletePropagation::On)],
                 any::<u64>(),
@@ -356,7 +357,13 @@ impl World {
             Op::DropLink => {
                 self.links.remove(&a.link.expect("drop of a link"));
             }
-            Op::QueueConflict(_) => panic!("no conflict may be queued without the ask policy"),
+            Op::QueueConflict(c) => {
+                let l = self.link_mut(a);
+                if a.link.is_none() {
+                    l.base = c.base.clone();
+                }
+                l.state = LinkState::Conflict;
+            }
         }
     }
 
@@ -419,7 +426,8 @@ fn expected(
             let c_min = if let Perturb::Edit(_, m) = c { *m } else { 0 };
             let g_min = if let Perturb::Edit(_, m) = g { *m } else { 0 };
             let crm_wins = match policy {
-                ConflictPolicy::CrmWins => true,
+                // The test resolves queued conflicts by choosing the CRM.
+                ConflictPolicy::CrmWins | ConflictPolicy::Ask => true,
                 ConflictPolicy::GraphWins => false,
                 _ => c_min >= g_min,
             };
@@ -446,6 +454,47 @@ fn expected(
             (Some(ContactRecord::from_fields(out).unwrap()), "linked")
         }
     }
+}
+
+/// Resolves every link in conflict state with "CRM" for every field; true if any was resolved.
+fn resolve_all(world: &mut World) -> bool {
+    let mut choices = FieldChoices::new();
+    for f in FIELDS.iter().chain(["emailAddresses"].iter()) {
+        choices.insert((*f).to_owned(), Side::Crm);
+    }
+    let pending: Vec<Link<ContactRecord>> = world
+        .links
+        .values()
+        .filter(|l| l.state == LinkState::Conflict)
+        .cloned()
+        .collect();
+    for l in &pending {
+        let observe = |svc: &Service, id: &Option<String>| {
+            let id = id.clone().expect("conflict links have both ids");
+            svc.observations()
+                .into_iter()
+                .find_map(|o| match o {
+                    Observation::Present(p) if p.id == id => Some(p),
+                    _ => None,
+                })
+                .expect("both sides present while in conflict")
+        };
+        let (c, g) = (
+            observe(&world.crm, &l.crm_id),
+            observe(&world.graph, &l.graph_id),
+        );
+        let op = resolve_conflict(&l.base, &c, &g, &choices).expect("every field has a choice");
+        world.apply(&Action {
+            link: Some(l.id),
+            crm_id: l.crm_id.clone(),
+            graph_id: l.graph_id.clone(),
+            crm_version: Some(c.version.clone()),
+            graph_version: Some(g.version.clone()),
+            op,
+            reason: Reason::ChangedOnBoth,
+        });
+    }
+    !pending.is_empty()
 }
 
 fn run(s: &Scenario) -> Result<(), TestCaseError> {
@@ -529,6 +578,7 @@ fn run(s: &Scenario) -> Result<(), TestCaseError> {
     };
     let mut seed = s.shuffle_seed | 1;
     let mut rounds = 0;
+    let mut resolutions = 0;
     let final_plan = loop {
         let p = plan(&world.input(settings));
         prop_assert!(
@@ -540,10 +590,24 @@ fn run(s: &Scenario) -> Result<(), TestCaseError> {
             "absences with complete listings and tombstones:\n{p}"
         );
         if p.is_empty() {
+            // The user answers every queued conflict (choosing the CRM), as the UI would.
+            if s.policy == ConflictPolicy::Ask && resolve_all(&mut world) {
+                resolutions += 1;
+                prop_assert!(resolutions <= 2, "conflicts keep coming back");
+                continue;
+            }
             break p;
         }
+        if s.policy != ConflictPolicy::Ask {
+            prop_assert!(
+                !p.actions
+                    .iter()
+                    .any(|a| matches!(a.op, Op::QueueConflict(_))),
+                "conflict queued without the ask policy"
+            );
+        }
         rounds += 1;
-        prop_assert!(rounds <= 3, "no fixpoint after 3 rounds; last plan:\n{p}");
+        prop_assert!(rounds <= 4, "no fixpoint after 4 rounds; last plan:\n{p}");
         let mut actions = p.actions.clone();
         shuffle(&mut actions, &mut seed);
         for a in &actions {
@@ -575,7 +639,7 @@ fn run(s: &Scenario) -> Result<(), TestCaseError> {
                 prop_assert_eq!(&world.graph.items[&gid].record, &l.base);
             }
             LinkState::Detached => prop_assert!(l.graph_id.is_none()),
-            LinkState::Conflict => prop_assert!(false, "conflict state without the ask policy"),
+            LinkState::Conflict => prop_assert!(false, "a conflict was left unresolved"),
         }
     }
     // Nothing silently ignored: every unlinked item is explained by a note.
@@ -683,5 +747,113 @@ proptest! {
             world_inputs.push(PlanInput { links: vec![], crm: c, graph: g, crm_complete: true, graph_complete: true, settings: PlanSettings::default() });
         }
         prop_assert_eq!(plan(&world_inputs[0]), plan(&world_inputs[1]));
+    }
+}
+
+/// `n` contacts linked and in agreement on both sides.
+fn agreed_world(n: usize) -> World {
+    let mut world = World {
+        crm: Service::new("c"),
+        graph: Service::new("g"),
+        links: BTreeMap::new(),
+        next_link: 100,
+    };
+    for i in 0..n {
+        let r = make(&[(0, 1 + i % 3)], Some(&format!("b{i}@example.com")));
+        let (cid, gid) = (format!("c{i}"), format!("g{i}"));
+        for (svc, id) in [(&mut world.crm, &cid), (&mut world.graph, &gid)] {
+            svc.items.insert(
+                id.clone(),
+                Item {
+                    record: r.clone(),
+                    version: 1,
+                    modified: 0,
+                    stamp: None,
+                    excluded: false,
+                },
+            );
+        }
+        world.links.insert(
+            i as u64,
+            Link {
+                id: i as u64,
+                crm_id: Some(cid),
+                graph_id: Some(gid),
+                crm_version: Some("1".into()),
+                graph_version: Some("1".into()),
+                base: r,
+                state: LinkState::Active,
+            },
+        );
+    }
+    world
+}
+
+fn is_destructive(op: &Op<ContactRecord>) -> bool {
+    matches!(
+        op,
+        Op::DeleteInCrm { .. } | Op::DeleteInGraph { .. } | Op::Detach { .. } | Op::DropLink
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A side that is wiped (every linked item reported deleted, or a complete listing that
+    /// comes back empty) pauses the plan instead of propagating, whatever the policies.
+    #[test]
+    fn wiped_side_pauses(
+        n in 3usize..12,
+        wipe_crm in any::<bool>(),
+        by_tombstones in any::<bool>(),
+        propagation in prop_oneof![Just(DeletePropagation::Off), Just(DeletePropagation::On)],
+    ) {
+        let mut world = agreed_world(n);
+        let svc = if wipe_crm { &mut world.crm } else { &mut world.graph };
+        let ids: Vec<String> = svc.items.keys().cloned().collect();
+        for id in ids {
+            svc.items.remove(&id);
+            if by_tombstones {
+                svc.tombstones.insert(id);
+            }
+        }
+        let settings = PlanSettings { delete_propagation: propagation, ..PlanSettings::default() };
+        let input = world.input(settings);
+        let p = plan(&input);
+        let side = if wipe_crm { Side::Crm } else { Side::Graph };
+        prop_assert_eq!(p.pause.clone(), Some(Pause::SideEmpty { side, linked: n }));
+        prop_assert!(!p.executable());
+        if !by_tombstones {
+            // Missing from a listing is never a delete, only an absence to confirm.
+            prop_assert!(!p.actions.iter().any(|a| is_destructive(&a.op)));
+            prop_assert_eq!(p.absences.len(), n);
+        }
+    }
+
+    /// A partial feed (some items missing, no tombstones) never produces a delete, an unlink
+    /// or a dropped link; with a complete listing the missing items are reported as absences.
+    #[test]
+    fn missing_items_are_never_deleted(
+        n in 1usize..12,
+        crm_keep in prop::collection::vec(any::<bool>(), 12),
+        graph_keep in prop::collection::vec(any::<bool>(), 12),
+        complete in any::<bool>(),
+    ) {
+        let mut world = agreed_world(n);
+        for i in 0..n {
+            if !crm_keep[i] {
+                world.crm.items.remove(&format!("c{i}"));
+            }
+            if !graph_keep[i] {
+                world.graph.items.remove(&format!("g{i}"));
+            }
+        }
+        let mut input = world.input(PlanSettings::default());
+        input.crm_complete = complete;
+        input.graph_complete = complete;
+        let p = plan(&input);
+        prop_assert!(!p.actions.iter().any(|a| is_destructive(&a.op)), "{}", p);
+        let missing = (0..n).filter(|&i| !crm_keep[i]).count() + (0..n).filter(|&i| !graph_keep[i]).count();
+        prop_assert_eq!(p.absences.len(), if complete { missing } else { 0 });
     }
 }
