@@ -352,6 +352,17 @@ async fn graph(
             return to_response(error_out(&err, state.now()));
         }
     }
+    let mut out = out;
+    let prefer = crate::odata::Prefer::from(&ctx);
+    if prefer.immutable_id
+        && !out
+            .headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("preference-applied") && v.contains("IdType"))
+    {
+        out.headers
+            .push(("Preference-Applied".into(), "IdType=\"ImmutableId\"".into()));
+    }
     to_response(out)
 }
 
@@ -422,6 +433,7 @@ fn principal(
     own: bool,
 ) -> Result<Out, ApiError> {
     let m = &ctx.method;
+    check_ids(rest)?;
     match rest {
         [] => items::get_user(data, ctx, uid, own),
         [s] if seg_is(s, "sendMail") => {
@@ -459,6 +471,54 @@ fn principal(
         }
         _ => Err(ApiError::unsupported_segment(rest[0])),
     }
+}
+
+/// Collections whose next segment is an item id.
+const ID_PARENTS: &[&str] = &[
+    "calendars",
+    "events",
+    "contactFolders",
+    "contacts",
+    "childFolders",
+    "lists",
+    "tasks",
+    "linkedResources",
+];
+/// Segments that are navigation or functions, not ids.
+const KEYWORDS: &[&str] = &[
+    "delta",
+    "delta()",
+    "events",
+    "calendarView",
+    "contacts",
+    "childFolders",
+    "tasks",
+    "instances",
+    "linkedResources",
+];
+
+/// Ids are opaque base64-like strings; anything else is
+/// `400 ErrorInvalidIdMalformed` (graph-api.md §6), not a 404.
+fn check_ids(rest: &[&str]) -> Result<(), ApiError> {
+    for pair in rest.windows(2) {
+        let (parent, id) = (pair[0], pair[1]);
+        if !ID_PARENTS.iter().any(|p| p.eq_ignore_ascii_case(parent))
+            || KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(id))
+        {
+            continue;
+        }
+        let well_formed = id.len() >= 8
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-'));
+        if !well_formed {
+            return Err(ApiError::bad_request(
+                "ErrorInvalidIdMalformed",
+                "Id is malformed.",
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn only(method: &Method, allowed: &[Method]) -> Result<(), ApiError> {

@@ -52,6 +52,7 @@ pub(crate) fn routes() -> Router<GraphState> {
             get(authorize_get).post(authorize_post),
         )
         .route("/login/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/login/{tenant}/oauth2/v2.0/logout", get(logout))
 }
 
 /// Tokens handed out by `/token` or the control API.
@@ -783,4 +784,46 @@ async fn token(
             &format!("The app requested an unsupported grant type '{other}'."),
         ),
     }
+}
+
+/// `GET /logout[?post_logout_redirect_uri=…]`: ends the browser session, so
+/// the next `prompt=none` needs interaction again.
+async fn logout(
+    State(state): State<GraphState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let params = form_map(q.as_deref());
+    {
+        let mut data = state.shared.data.lock();
+        for c in headers.get_all(header::COOKIE) {
+            let Ok(text) = c.to_str() else { continue };
+            for part in text.split(';') {
+                if let Some((k, v)) = part.trim().split_once('=') {
+                    if k == SESSION_COOKIE {
+                        data.sessions.remove(v);
+                    }
+                }
+            }
+        }
+    }
+    let mut resp = match params
+        .get("post_logout_redirect_uri")
+        .and_then(|r| loopback_redirect(r))
+    {
+        Some(target) => {
+            (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response()
+        }
+        None => (
+            StatusCode::OK,
+            Html(
+                "<!DOCTYPE html><html><body><h1>You signed out of your account</h1></body></html>",
+            ),
+        )
+            .into_response(),
+    };
+    if let Ok(v) = format!("{SESSION_COOKIE}=; Path=/login; Max-Age=0").parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
 }

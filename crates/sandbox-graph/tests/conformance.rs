@@ -1827,3 +1827,159 @@ async fn identity_platform_authorization_code_flow() {
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error_codes"], json!([700082]));
 }
+
+#[tokio::test]
+async fn malformed_ids_iana_zones_immutable_ids_and_folder_list_deltas() {
+    let e = env().await;
+    let r = e.get("/me/events/not%20an%20id!").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "ErrorInvalidIdMalformed")
+    );
+    let r = e.get("/me/contacts/AAMkAGIAAAoZunknown000=").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "ErrorItemNotFound")
+    );
+
+    // IANA names are accepted on input and in Prefer.
+    let ev = e.req(Method::POST, "/me/events", Some(json!({"subject": "tz", "start": {"dateTime": "2030-06-01T09:00:00", "timeZone": "Asia/Tokyo"}, "end": {"dateTime": "2030-06-01T10:00:00", "timeZone": "Asia/Tokyo"}})), &[("Prefer", "outlook.timezone=\"America/New_York\""), ("Prefer", "IdType=\"ImmutableId\"")]).await;
+    assert_eq!(ev.status, StatusCode::CREATED);
+    assert_eq!(
+        ev.body["start"],
+        json!({"dateTime": "2030-05-31T20:00:00.0000000", "timeZone": "America/New_York"})
+    );
+    let applied = ev.header_all("preference-applied");
+    assert!(
+        applied.iter().any(|h| h.contains("ImmutableId")),
+        "{applied:?}"
+    );
+    let c = e
+        .req(
+            Method::GET,
+            "/me/contacts",
+            None,
+            &[("Prefer", "IdType=\"ImmutableId\"")],
+        )
+        .await;
+    assert!(c
+        .header_all("preference-applied")
+        .iter()
+        .any(|h| h.contains("ImmutableId")));
+
+    // contactfolder-delta.md and todotasklist-delta.md.
+    let (folders, fdelta, _) = drain(&e, format!("{}/me/contactFolders/delta", e.graph), &[]).await;
+    assert!(folders.is_empty(), "the default folder is not reported");
+    let f = e
+        .post(
+            "/me/contactFolders",
+            json!({"displayName": "Zoho CRM Contacts"}),
+        )
+        .await;
+    let (folders, _, _) = drain(&e, fdelta, &[]).await;
+    assert_eq!(folders.len(), 1);
+    assert_eq!(folders[0]["id"], f.body["id"]);
+    assert_eq!(folders[0]["@odata.type"], "#microsoft.graph.contactFolder");
+    let (lists, ldelta, _) = drain(&e, format!("{}/me/todo/lists/delta", e.graph), &[]).await;
+    assert_eq!(lists.len(), 1, "the built-in Tasks list");
+    let l = e
+        .post("/me/todo/lists", json!({"displayName": "Zoho CRM Tasks"}))
+        .await;
+    assert_eq!(
+        e.delete(&format!(
+            "/me/todo/lists/{}",
+            l.body["id"].as_str().unwrap()
+        ))
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    let (lists, _, _) = drain(&e, ldelta, &[]).await;
+    assert_eq!(lists.len(), 1);
+    assert_eq!(lists[0]["@removed"]["reason"], "deleted");
+}
+
+#[tokio::test]
+async fn logout_ends_the_browser_session() {
+    let e = env().await;
+    let (_, challenge) = pkce();
+    let authorize = format!("{}/login/common/oauth2/v2.0/authorize", e.root);
+    let mut form = authorize_params(&challenge, &[("scope", "User.Read")]);
+    form.extend([
+        ("step".into(), "login".into()),
+        ("username".into(), AIKO.into()),
+        ("password".into(), "sandbox".into()),
+    ]);
+    let r = e.http.post(&authorize).form(&form).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut consent = authorize_params(&challenge, &[("scope", "User.Read")]);
+    consent.extend([
+        ("step".into(), "consent".into()),
+        ("consent".into(), "accept".into()),
+    ]);
+    let r = e
+        .http
+        .post(&authorize)
+        .header("cookie", &cookie)
+        .form(&consent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let silent = authorize_params(&challenge, &[("scope", "User.Read"), ("prompt", "none")]);
+    let r = e
+        .http
+        .get(&authorize)
+        .header("cookie", &cookie)
+        .query(&silent)
+        .send()
+        .await
+        .unwrap();
+    assert!(query_of(r.headers()["location"].to_str().unwrap()).contains_key("code"));
+    let out = e
+        .http
+        .get(format!(
+            "{}/login/common/oauth2/v2.0/logout?post_logout_redirect_uri=http://127.0.0.1:9/bye",
+            e.root
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::FOUND);
+    let r = e
+        .http
+        .get(&authorize)
+        .header("cookie", &cookie)
+        .query(&silent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query_of(r.headers()["location"].to_str().unwrap())["error"],
+        "interaction_required"
+    );
+    // Declining consent → access_denied.
+    let mut decline = authorize_params(&challenge, &[("scope", "User.Read Mail.Send")]);
+    decline.extend([
+        ("step".into(), "consent".into()),
+        ("consent".into(), "cancel".into()),
+    ]);
+    let r = e
+        .http
+        .post(&authorize)
+        .header("cookie", &cookie)
+        .form(&decline)
+        .send()
+        .await
+        .unwrap();
+    // The session is gone, so the sign-in page comes back instead.
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("name=\"password\""));
+}
