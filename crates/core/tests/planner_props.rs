@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, TimeZone, Utc};
 use crmsync_core::contact::ContactRecord;
 use crmsync_core::planner::{
-    plan, resolve_conflict, Action, ConflictPolicy, FieldChoices, Link, LinkState, Observation,
-    Observed, Op, Pause, PlanInput, PlanSettings, Reason,
+    plan, resolve_conflict, Action, ConflictPolicy, FieldChoices, Link, LinkChange, LinkState,
+    Observation, Observed, Op, Pause, PlanInput, PlanSettings, Reason, WriteOutcome,
 };
 use crmsync_core::policy::{DeletePropagation, Exclusion};
 use crmsync_core::{CanonicalRecord, FieldMap, FieldValue, Side};
@@ -254,116 +254,77 @@ struct World {
 }
 
 impl World {
-    fn link_mut(&mut self, a: &Action<ContactRecord>) -> &mut Link<ContactRecord> {
-        let id = match a.link {
-            Some(id) => id,
-            None => {
-                self.next_link += 1;
-                let id = self.next_link;
-                self.links.insert(
-                    id,
-                    Link {
-                        id,
-                        crm_id: a.crm_id.clone(),
-                        graph_id: a.graph_id.clone(),
-                        crm_version: a.crm_version.clone(),
-                        graph_version: a.graph_version.clone(),
-                        base: ContactRecord::empty(),
-                        state: LinkState::Active,
-                    },
-                );
-                id
-            }
-        };
-        let l = self.links.get_mut(&id).expect("action on an unknown link");
-        l.crm_id.clone_from(&a.crm_id);
-        if a.graph_id.is_some() {
-            l.graph_id.clone_from(&a.graph_id);
-        }
-        l.crm_version.clone_from(&a.crm_version);
-        l.graph_version.clone_from(&a.graph_version);
-        l
-    }
-
-    /// Applies one action as the engine would after the remote calls succeeded.
+    /// Performs an action's remote writes on the fake services, then commits the link change
+    /// the core prescribes ([`Action::link_change`]), as the engine does.
     fn apply(&mut self, a: &Action<ContactRecord>) {
+        let mut out = WriteOutcome::default();
         match &a.op {
             Op::CreateInGraph { record } => {
                 let (gid, v) = self.graph.create(record.clone(), a.crm_id.clone());
-                let l = self.link_mut(a);
-                l.graph_id = Some(gid);
-                l.graph_version = Some(v);
-                l.base = record.clone();
-                l.state = LinkState::Active;
+                out.new_graph_id = Some(gid);
+                out.graph_version = Some(v);
             }
             Op::CreateInCrm { record } => {
                 let (cid, v) = self.crm.create(record.clone(), None);
-                let l = self.link_mut(a);
-                l.crm_id = Some(cid);
-                l.crm_version = Some(v);
-                l.base = record.clone();
-                l.state = LinkState::Active;
+                out.new_crm_id = Some(cid);
+                out.crm_version = Some(v);
             }
-            Op::Update { crm, graph, base } => {
-                let cv = crm.as_ref().map(|w| {
+            Op::Update { crm, graph, .. } => {
+                out.crm_version = crm.as_ref().map(|w| {
                     self.crm.update(
                         a.crm_id.as_deref().unwrap(),
                         w.expected_version.as_deref(),
                         w.record.clone(),
                     )
                 });
-                let gv = graph.as_ref().map(|w| {
+                out.graph_version = graph.as_ref().map(|w| {
                     self.graph.update(
                         a.graph_id.as_deref().unwrap(),
                         w.expected_version.as_deref(),
                         w.record.clone(),
                     )
                 });
-                let l = self.link_mut(a);
-                if cv.is_some() {
-                    l.crm_version = cv;
-                }
-                if gv.is_some() {
-                    l.graph_version = gv;
-                }
-                l.base = base.clone();
-                l.state = LinkState::Active;
-            }
-            Op::SaveLink { base } => {
-                let l = self.link_mut(a);
-                l.base = base.clone();
-                l.state = LinkState::Active;
             }
             Op::DeleteInCrm { expected_version } => {
+                assert!(a.link.is_some(), "CRM deletes only come from links");
                 self.crm
                     .delete(a.crm_id.as_deref().unwrap(), expected_version.as_deref());
-                self.links
-                    .remove(&a.link.expect("CRM deletes only come from links"));
             }
             Op::DeleteInGraph { expected_version } => {
                 self.graph
                     .delete(a.graph_id.as_deref().unwrap(), expected_version.as_deref());
-                if let Some(l) = a.link {
-                    self.links.remove(&l);
-                }
             }
-            Op::Detach { base } => {
-                let l = self.link_mut(a);
-                l.graph_id = None;
-                l.graph_version = None;
-                l.base = base.clone();
-                l.state = LinkState::Detached;
+            Op::SaveLink { .. } | Op::Detach { .. } | Op::DropLink | Op::QueueConflict(_) => {}
+        }
+        match a.link_change(&out).expect("creates report their id") {
+            LinkChange::Save(row) => {
+                let id = row.id.unwrap_or_else(|| {
+                    self.next_link += 1;
+                    self.next_link
+                });
+                self.links.insert(
+                    id,
+                    Link {
+                        id,
+                        crm_id: row.crm_id,
+                        graph_id: row.graph_id,
+                        crm_version: row.crm_version,
+                        graph_version: row.graph_version,
+                        base: row.base,
+                        state: row.state,
+                    },
+                );
             }
-            Op::DropLink => {
-                self.links.remove(&a.link.expect("drop of a link"));
+            LinkChange::Remove(id) => {
+                assert!(
+                    self.links.remove(&id).is_some(),
+                    "removal of unknown link {id}"
+                );
             }
-            Op::QueueConflict(c) => {
-                let l = self.link_mut(a);
-                if a.link.is_none() {
-                    l.base = c.base.clone();
-                }
-                l.state = LinkState::Conflict;
+            LinkChange::MarkConflict(id) => {
+                self.links.get_mut(&id).expect("known link").state = LinkState::Conflict;
             }
+            LinkChange::Nothing => {}
         }
     }
 

@@ -8,11 +8,13 @@
 
 mod display;
 mod merge;
+mod outcome;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use merge::{merge, resolve_conflict, MergeOutcome, ResolveError};
+pub use outcome::{LinkChange, LinkRow, MissingCreatedId, WriteOutcome};
 pub use types::*;
 
 use crate::policy::{on_graph_delete, ContainerStatus, Exclusion, GraphDeleteEffect};

@@ -880,3 +880,54 @@ fn plan_is_deterministic_and_printable() {
     let back: Plan<ContactRecord> = serde_json::from_str(&json).unwrap();
     assert_eq!(back, a);
 }
+
+#[test]
+fn link_change_after_success() {
+    let p = plan(&input(vec![], vec![present("c1", "v1", jane(), 0)], vec![]));
+    let a = only(&p);
+    assert_eq!(
+        a.link_change(&WriteOutcome::default()),
+        Err(MissingCreatedId("create in Graph"))
+    );
+    let out = WriteOutcome {
+        new_graph_id: Some("g9".into()),
+        graph_version: Some("w1".into()),
+        ..WriteOutcome::default()
+    };
+    assert_eq!(
+        a.link_change(&out),
+        Ok(LinkChange::Save(LinkRow {
+            id: None,
+            crm_id: Some("c1".into()),
+            graph_id: Some("g9".into()),
+            crm_version: Some("v1".into()),
+            graph_version: Some("w1".into()),
+            base: jane(),
+            state: LinkState::Active,
+        }))
+    );
+    // Detach clears the Graph side; a CRM delete removes the link.
+    let p = plan(&input(
+        vec![link(4, "c1", "g1", jane())],
+        vec![],
+        vec![deleted("g1")],
+    ));
+    match only(&p).link_change(&WriteOutcome::default()).unwrap() {
+        LinkChange::Save(row) => {
+            assert_eq!(
+                (row.id, row.graph_id, row.graph_version, row.state),
+                (Some(4), None, None, LinkState::Detached)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let p = plan(&input(
+        vec![link(4, "c1", "g1", jane())],
+        vec![deleted("c1")],
+        vec![],
+    ));
+    assert_eq!(
+        only(&p).link_change(&WriteOutcome::default()),
+        Ok(LinkChange::Remove(4))
+    );
+}
