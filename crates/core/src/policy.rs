@@ -77,12 +77,18 @@ pub enum SourceKind {
 }
 
 /// Classifies a Zoho timeline `source` value. Zoho documents no import value in the material we
-/// have (zoho-crm-api.md §7), so the import family is the set of names our emulator and the
-/// GDPR "Data Source" labels use: `import*`, `*migration*`, `bulk_write`/`bulkapi`.
+/// have (zoho-crm-api.md §7), so the import family is the set of names our emulator (the import
+/// wizard's `mass_addition_via_ui`, `bulkapi`, `migration`) and the GDPR "Data Source" labels
+/// use: `import*`, `mass_addition*`, `*migration*`, `bulk_write`/`bulkapi`.
 #[must_use]
 pub fn classify_source(source: &str) -> SourceKind {
     let s = source.trim().to_ascii_lowercase();
-    if s.starts_with("import") || s.contains("migration") || s == "bulk_write" || s == "bulkapi" {
+    if s.starts_with("import")
+        || s.starts_with("mass_addition")
+        || s.contains("migration")
+        || s == "bulk_write"
+        || s == "bulkapi"
+    {
         SourceKind::Import
     } else if s.starts_with("mass_update") {
         SourceKind::MassUpdate

@@ -33,6 +33,9 @@ fn sources_are_classified() {
     assert_eq!(classify_source("import"), SourceKind::Import);
     assert_eq!(classify_source("Data_Migration"), SourceKind::Import);
     assert_eq!(classify_source("bulk_write"), SourceKind::Import);
+    assert_eq!(classify_source("bulkapi"), SourceKind::Import);
+    assert_eq!(classify_source("mass_addition_via_ui"), SourceKind::Import);
+    assert_eq!(classify_source("migration"), SourceKind::Import);
     assert_eq!(
         classify_source("mass_update_via_scheduler"),
         SourceKind::MassUpdate
