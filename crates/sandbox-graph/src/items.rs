@@ -416,40 +416,46 @@ pub(crate) fn delta_page(
     let state = delta_state(mb, ctx, scope, &prefer)?;
     let upto = state.upto.unwrap_or(mb.seq);
     let in_scope = |k: Kind, c: &str| k == kind && container.is_none_or(|want| want == c);
-    let mut changes: Vec<(u64, Value)> = mb
+    /// A change waiting to be rendered (only the page is rendered).
+    enum Change<'a> {
+        Item(&'a Item),
+        Removed(&'a str),
+    }
+    let mut changes: Vec<(u64, Change)> = mb
         .items
         .iter()
         .filter(|i| in_scope(i.kind, &i.container) && i.seq > state.since && i.seq <= upto)
         .filter(|i| !(kind == Kind::ContactFolder && i.id == mb.default_contact_folder))
-        .map(|i| {
-            let mut obj = Map::new();
-            obj.insert(
-                "@odata.type".into(),
-                Value::from(format!("#microsoft.graph.{odata_type}")),
-            );
-            obj.extend(render(i, &state.select));
-            (i.seq, Value::Object(obj))
-        })
+        .map(|i| (i.seq, Change::Item(i)))
         .collect();
     if state.since > 0 {
         changes.extend(
             mb.tombstones
                 .iter()
                 .filter(|t| in_scope(t.kind, &t.container) && t.seq > state.since && t.seq <= upto)
-                .map(|t| {
-                    (
-                        t.seq,
-                        json!({"@odata.type": format!("#microsoft.graph.{odata_type}"), "id": t.id, "@removed": {"reason": "deleted"}}),
-                    )
-                }),
+                .map(|t| (t.seq, Change::Removed(t.id.as_str()))),
         );
     }
     changes.sort_by_key(|(s, _)| *s);
+    let select = state.select.clone();
+    let odata_type = format!("#microsoft.graph.{odata_type}");
+    let render_change = |(_, c): (u64, Change)| match c {
+        Change::Item(i) => {
+            let mut obj = Map::new();
+            obj.insert("@odata.type".into(), Value::from(odata_type.clone()));
+            obj.extend(render(i, &select));
+            Value::Object(obj)
+        }
+        Change::Removed(id) => {
+            json!({"@odata.type": odata_type, "id": id, "@removed": {"reason": "deleted"}})
+        }
+    };
     finish_delta(
         ctx,
         state,
         upto,
-        changes.into_iter().map(|(_, v)| v).collect(),
+        changes,
+        render_change,
         path,
         context_fragment,
         100,
@@ -497,11 +503,13 @@ pub(crate) fn delta_state(
 
 /// Cuts the change list into the page the state asks for, with the
 /// nextLink (`$skiptoken`) or the deltaLink (`$deltatoken`).
-pub(crate) fn finish_delta(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish_delta<T>(
     ctx: &Ctx,
     state: DeltaState,
     upto: u64,
-    changes: Vec<Value>,
+    changes: Vec<T>,
+    render: impl Fn(T) -> Value,
     path: &str,
     context_fragment: &str,
     default_page: usize,
@@ -517,6 +525,7 @@ pub(crate) fn finish_delta(
         .into_iter()
         .skip(state.offset)
         .take(page_size)
+        .map(render)
         .collect();
     let mut body = Map::new();
     body.insert(

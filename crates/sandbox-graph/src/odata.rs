@@ -46,7 +46,11 @@ impl Prefer {
     pub fn applied(&self, tz: bool, body: bool) -> Vec<String> {
         let mut out = Vec::new();
         if tz {
-            if let Some(z) = &self.timezone {
+            if let Some(z) = self
+                .timezone
+                .as_ref()
+                .filter(|z| crate::tz::resolve(z).is_some())
+            {
                 out.push(format!("outlook.timezone=\"{z}\""));
             }
         }
