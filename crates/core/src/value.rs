@@ -9,6 +9,7 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
 
 /// One value of a canonical field.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -55,10 +56,14 @@ pub enum TextForm {
 
 /// Normalises a text according to `form`; `None` when nothing but whitespace remains.
 ///
-/// Control characters (other than line breaks in multi-line text) are treated as whitespace, so
+/// Text is put in Unicode NFC; zero-width spaces and byte-order marks are dropped. Control
+/// characters (other than line breaks in multi-line text) are treated as whitespace, so
 /// odd input never produces a different hash for the same visible text.
 #[must_use]
 pub fn normalize_text(raw: &str, form: TextForm) -> Option<String> {
+    // One Unicode form (NFC), so a name typed decomposed on one side equals the composed one.
+    let nfc: String = raw.nfc().collect();
+    let raw = nfc.as_str();
     let out = match form {
         TextForm::Line => collapse_line(raw),
         TextForm::Email => collapse_line(raw)
@@ -88,7 +93,11 @@ fn collapse_line(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut pending_space = false;
     for c in raw.chars() {
-        if c.is_whitespace() || c.is_control() || c == '\u{feff}' {
+        // Invisible zero-width characters carry no text: drop them.
+        if matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}') {
+            continue;
+        }
+        if c.is_whitespace() || c.is_control() {
             pending_space = !out.is_empty();
         } else {
             if pending_space {
@@ -244,6 +253,20 @@ mod tests {
             Some("Jane Doe")
         );
         assert_eq!(normalize_text(" \t\r\n ", TextForm::Line), None);
+    }
+
+    #[test]
+    fn unicode_is_composed_and_invisible_characters_dropped() {
+        // "が" decomposed (か + combining dakuten) equals the composed form.
+        assert_eq!(
+            normalize_text("\u{304b}\u{3099}", TextForm::Line),
+            normalize_text("\u{304c}", TextForm::Line)
+        );
+        assert_eq!(
+            normalize_text("\u{feff}Ja\u{200b}ne", TextForm::Line).as_deref(),
+            Some("Jane")
+        );
+        assert_eq!(normalize_text("\u{200b}", TextForm::Line), None);
     }
 
     #[test]
