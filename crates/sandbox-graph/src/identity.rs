@@ -673,6 +673,14 @@ async fn token(
             "The request body must contain the following parameter: 'client_id'.",
         );
     };
+    if p.contains_key("client_secret") || p.contains_key("client_assertion") {
+        return token_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700025,
+            "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+        );
+    }
     let now = state.now();
     match p.get("grant_type").map(String::as_str) {
         None => token_error(

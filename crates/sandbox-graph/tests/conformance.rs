@@ -1666,6 +1666,18 @@ async fn identity_platform_authorization_code_flow() {
     assert!(
         b["trace_id"].is_string() && b["correlation_id"].is_string() && b["timestamp"].is_string()
     );
+    let mut secret = base.to_vec();
+    secret.extend([
+        ("code", code.as_str()),
+        ("code_verifier", verifier.as_str()),
+        ("client_secret", "s3cr3t"),
+    ]);
+    let (s, b) = token_call(&e, &secret).await;
+    assert_eq!(
+        (s, b["error_codes"].clone()),
+        (StatusCode::UNAUTHORIZED, json!([700025])),
+        "public clients send no secret"
+    );
     let mut good = base.to_vec();
     good.extend([
         ("code", code.as_str()),
