@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 
 pub use model::{Edition, Faults, State};
 pub use records::Origin;
-pub use seed::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD};
+pub use seed::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_SERVER_CLIENT_ID};
 
 /// Errors of the library API (snapshots, seeding helpers).
 #[derive(Debug, thiserror::Error)]
@@ -52,31 +52,39 @@ pub enum ZohoError {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ZohoOptions {
     /// Latency added to every Zoho CRM API call, in milliseconds.
-    #[arg(long = "zoho-latency-ms", default_value_t = 0)]
+    #[arg(long = "zoho-latency-ms", id = "zoho_latency_ms", default_value_t = 0)]
     pub latency_ms: u64,
     /// Probability (0..1) that a Zoho CRM API call fails with 500 INTERNAL_ERROR.
-    #[arg(long = "zoho-error-rate", default_value_t = 0.0)]
+    #[arg(
+        long = "zoho-error-rate",
+        id = "zoho_error_rate",
+        default_value_t = 0.0
+    )]
     pub error_rate: f64,
     /// Probability (0..1) that a Zoho write commits but its response times out (504).
-    #[arg(long = "zoho-timeout-after-commit-rate", default_value_t = 0.0)]
+    #[arg(
+        long = "zoho-timeout-after-commit-rate",
+        id = "zoho_timeout_after_commit_rate",
+        default_value_t = 0.0
+    )]
     pub timeout_after_commit_rate: f64,
     /// Edition of the seeded demo orgs (credits and concurrency follow it).
-    #[arg(long = "zoho-edition", value_enum, default_value_t = Edition::Enterprise)]
+    #[arg(long = "zoho-edition", id = "zoho_edition", value_enum, default_value_t = Edition::Enterprise)]
     pub edition: Edition,
     /// Override the daily API credits of every org.
-    #[arg(long = "zoho-credits")]
+    #[arg(long = "zoho-credits", id = "zoho_credits")]
     pub credits: Option<u64>,
     /// Override the concurrency limit of every org.
-    #[arg(long = "zoho-concurrency")]
+    #[arg(long = "zoho-concurrency", id = "zoho_concurrency")]
     pub concurrency: Option<u32>,
     /// Generate this many extra records per module for the demo admin (Aiko Tanaka).
-    #[arg(long = "zoho-generate", default_value_t = 0)]
+    #[arg(long = "zoho-generate", id = "zoho_generate", default_value_t = 0)]
     pub generate: usize,
     /// Register an extra OAuth client id (desktop client: PKCE, no secret needed).
-    #[arg(long = "zoho-client-id")]
+    #[arg(long = "zoho-client-id", id = "zoho_client_id")]
     pub client_id: Option<String>,
     /// Redirect URI registered for `--zoho-client-id` (loopback URIs match any port).
-    #[arg(long = "zoho-redirect-uri")]
+    #[arg(long = "zoho-redirect-uri", id = "zoho_redirect_uri")]
     pub redirect_uri: Option<String>,
 }
 

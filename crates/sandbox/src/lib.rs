@@ -1,6 +1,6 @@
 //! The CRM Sync sandbox: one listener on 127.0.0.1 serving the local
-//! emulators of Microsoft 365 (Graph + identity platform) and — once plugged
-//! in — Zoho CRM (accounts + CRM API), told apart by path prefix.
+//! emulators of Microsoft 365 (Graph + identity platform) and Zoho CRM
+//! (accounts + CRM API), told apart by path prefix.
 //!
 //! Use [`start`] to run it in-process (the desktop app, tests) or the
 //! `crmsync-sandbox` binary.
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use axum::Router;
 use crmsync_sandbox_graph::{GraphOptions, GraphState};
+use crmsync_sandbox_zoho::{ZohoOptions, ZohoSandbox};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -33,8 +34,8 @@ pub struct Options {
     pub no_seed: bool,
     #[command(flatten)]
     pub graph: GraphOptions,
-    // ZOHO PLUG-IN POINT (1/4): flatten the Zoho emulator's options here, e.g.
-    // `#[command(flatten)] pub zoho: crmsync_sandbox_zoho::ZohoOptions,`
+    #[command(flatten)]
+    pub zoho: ZohoOptions,
 }
 
 /// Base URLs of one Zoho data centre.
@@ -53,10 +54,10 @@ pub struct Urls {
     pub login: String,
     /// `http://127.0.0.1:PORT/control/graph`
     pub graph_control: String,
-    /// Per data centre (us, eu, in, au, jp, ca); empty until the Zoho emulator is plugged in.
+    /// Per data centre (us, eu, in, au, jp, ca).
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub zoho: BTreeMap<String, ZohoDcUrls>,
-    /// `http://127.0.0.1:PORT/control/zoho`; absent until the Zoho emulator is plugged in.
+    /// `http://127.0.0.1:PORT/control/zoho`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub zoho_control: Option<String>,
 }
@@ -68,10 +69,17 @@ impl Urls {
             graph: format!("{root}/graph/v1.0"),
             login: format!("{root}/login"),
             graph_control: format!("{root}/control/graph"),
-            // ZOHO PLUG-IN POINT (2/4): fill `zoho` for us, eu, in, au, jp, ca
-            // (`{root}/zoho/{dc}/accounts`, `{root}/zoho/{dc}/api`) and `zoho_control`.
-            zoho: BTreeMap::new(),
-            zoho_control: None,
+            zoho: crmsync_sandbox_zoho::model::DATA_CENTRES
+                .iter()
+                .map(|(dc, _)| {
+                    let urls = ZohoDcUrls {
+                        accounts: format!("{root}/zoho/{dc}/accounts"),
+                        api: format!("{root}/zoho/{dc}/api"),
+                    };
+                    (dc.to_string(), urls)
+                })
+                .collect(),
+            zoho_control: Some(format!("{root}/control/zoho")),
         }
     }
 }
@@ -94,7 +102,8 @@ pub enum Error {
 #[derive(Serialize, Deserialize)]
 struct SnapshotFile {
     graph: serde_json::Value,
-    // ZOHO PLUG-IN POINT (3/4): `#[serde(default)] zoho: Option<serde_json::Value>,`
+    #[serde(default)]
+    zoho: Option<serde_json::Value>,
 }
 
 /// A running sandbox. Dropping it without [`RunningSandbox::shutdown`] stops
@@ -104,6 +113,8 @@ pub struct RunningSandbox {
     pub urls: Urls,
     /// The Microsoft 365 emulator state (in-process access for tests and the app).
     pub graph: GraphState,
+    /// The Zoho CRM emulator state (in-process access for tests and the app).
+    pub zoho: ZohoSandbox,
     snapshot: Option<PathBuf>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), std::io::Error>>>,
@@ -123,7 +134,7 @@ impl RunningSandbox {
             }
         }
         if let Some(path) = &self.snapshot {
-            save_snapshot(&self.graph, path)?;
+            save_snapshot(&self.graph, &self.zoho, path)?;
         }
         Ok(())
     }
@@ -137,7 +148,11 @@ impl Drop for RunningSandbox {
     }
 }
 
-fn save_snapshot(graph: &GraphState, path: &std::path::Path) -> Result<(), Error> {
+fn save_snapshot(
+    graph: &GraphState,
+    zoho: &ZohoSandbox,
+    path: &std::path::Path,
+) -> Result<(), Error> {
     let snap_err = |message: String| Error::Snapshot {
         path: path.display().to_string(),
         message,
@@ -145,12 +160,19 @@ fn save_snapshot(graph: &GraphState, path: &std::path::Path) -> Result<(), Error
     let graph_json: serde_json::Value =
         serde_json::from_str(&graph.snapshot_json().map_err(|e| snap_err(e.to_string()))?)
             .map_err(|e| snap_err(e.to_string()))?;
-    let file = SnapshotFile { graph: graph_json };
+    let file = SnapshotFile {
+        graph: graph_json,
+        zoho: Some(zoho.snapshot()),
+    };
     let text = serde_json::to_string_pretty(&file).map_err(|e| snap_err(e.to_string()))?;
     std::fs::write(path, text).map_err(|e| snap_err(e.to_string()))
 }
 
-fn load_snapshot(graph: &GraphState, path: &std::path::Path) -> Result<(), Error> {
+fn load_snapshot(
+    graph: &GraphState,
+    zoho: &ZohoSandbox,
+    path: &std::path::Path,
+) -> Result<(), Error> {
     let snap_err = |message: String| Error::Snapshot {
         path: path.display().to_string(),
         message,
@@ -159,22 +181,33 @@ fn load_snapshot(graph: &GraphState, path: &std::path::Path) -> Result<(), Error
     let file: SnapshotFile = serde_json::from_str(&text).map_err(|e| snap_err(e.to_string()))?;
     graph
         .load_snapshot_json(&file.graph.to_string())
-        .map_err(|e| snap_err(e.to_string()))
+        .map_err(|e| snap_err(e.to_string()))?;
+    match &file.zoho {
+        Some(z) => zoho
+            .load_snapshot_str(&z.to_string())
+            .map_err(|e| snap_err(e.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// The router with every emulator mounted at its full paths.
-pub fn app(graph: &GraphState) -> Router {
-    // ZOHO PLUG-IN POINT (4/4): `.merge(crmsync_sandbox_zoho::router(zoho_state))`
-    Router::new().merge(crmsync_sandbox_graph::router(graph.clone()))
+pub fn app(graph: &GraphState, zoho: &ZohoSandbox) -> Router {
+    Router::new()
+        .merge(crmsync_sandbox_graph::router(graph.clone()))
+        .merge(crmsync_sandbox_zoho::router(zoho.clone()))
 }
 
 /// Binds 127.0.0.1:`options.port`, seeds (or loads the snapshot) and serves
 /// in the background.
 pub async fn start(options: Options) -> Result<RunningSandbox, Error> {
     let graph = GraphState::new(&options.graph);
+    let zoho = ZohoSandbox::new(options.zoho.clone());
     match &options.snapshot {
-        Some(path) if path.exists() => load_snapshot(&graph, path)?,
-        _ if !options.no_seed => graph.seed_demo(),
+        Some(path) if path.exists() => load_snapshot(&graph, &zoho, path)?,
+        _ if !options.no_seed => {
+            graph.seed_demo();
+            zoho.seed_demo();
+        }
         _ => {}
     }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
@@ -187,7 +220,7 @@ pub async fn start(options: Options) -> Result<RunningSandbox, Error> {
         port: options.port,
         source,
     })?;
-    let router = app(&graph);
+    let router = app(&graph, &zoho);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -200,6 +233,7 @@ pub async fn start(options: Options) -> Result<RunningSandbox, Error> {
         addr,
         urls: Urls::new(addr),
         graph,
+        zoho,
         snapshot: options.snapshot,
         stop: Some(stop),
         task: Some(task),
