@@ -38,6 +38,16 @@ pub enum RecordError {
         /// The offending text.
         value: String,
     },
+    /// More list values than the target can hold (nothing is dropped silently).
+    #[error("field `{field}`: {count} values, at most {max} fit")]
+    TooManyValues {
+        /// Target field.
+        field: String,
+        /// Values to write.
+        count: usize,
+        /// What fits.
+        max: usize,
+    },
     /// A canonical field id the module does not know.
     #[error("unknown field `{0}`")]
     UnknownField(String),

@@ -568,8 +568,9 @@ impl ValidatedMapping {
     /// mapped field is returned. Lookups are written as `{"name": ...}`.
     ///
     /// # Errors
-    /// [`RecordError::TooLong`] when a value exceeds the CRM field's length; nothing is
-    /// truncated.
+    /// [`RecordError::TooLong`] when a value exceeds the CRM field's length, and
+    /// [`RecordError::TooManyValues`] when a list has more values than mapped CRM fields can
+    /// hold; nothing is truncated or dropped.
     pub fn canonical_to_crm(
         &self,
         record: &ContactRecord,
@@ -613,6 +614,13 @@ impl ValidatedMapping {
                     let carriers: Vec<usize> = (0..g.crm.len())
                         .filter(|i| !overflow_idx.contains(i))
                         .collect();
+                    if new.len() > carriers.len() {
+                        return Err(RecordError::TooManyValues {
+                            field: g.ms.id.to_owned(),
+                            count: new.len(),
+                            max: carriers.len(),
+                        });
+                    }
                     let mut assigned: Vec<Option<String>> = vec![None; g.crm.len()];
                     let mut placed: BTreeSet<&str> = BTreeSet::new();
                     for &i in &carriers {
@@ -646,7 +654,8 @@ impl ValidatedMapping {
     /// composed from the name parts when those are mapped.
     ///
     /// # Errors
-    /// [`RecordError::NotAnObject`] when `current` is not a JSON object.
+    /// [`RecordError::NotAnObject`] when `current` is not a JSON object,
+    /// [`RecordError::TooManyValues`] when a list exceeds what Graph accepts.
     pub fn canonical_to_graph(
         &self,
         record: &ContactRecord,
@@ -691,6 +700,13 @@ impl ValidatedMapping {
                         Some(FieldValue::List(v)) => v.clone(),
                         _ => Vec::new(),
                     };
+                    if let Some(cap) = capacity.filter(|&c| values.len() > c) {
+                        return Err(RecordError::TooManyValues {
+                            field: g.ms.id.to_owned(),
+                            count: values.len(),
+                            max: cap,
+                        });
+                    }
                     let existing = graph_list(g.ms, cur.and_then(|c| c.get(g.ms.id)))?;
                     // Keep the Graph-only values (beyond what the CRM fields carry).
                     for extra in existing.iter().skip(g.capacity()) {
