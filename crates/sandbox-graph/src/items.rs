@@ -1562,16 +1562,12 @@ pub(crate) fn route_todo(
     match rest {
         [l] if lists(l) => match m {
             Method::GET => {
-                let values: Vec<Value> = mb
+                let lists: Vec<&Item> = mb
                     .items
                     .iter()
                     .filter(|i| i.kind == Kind::TodoList)
-                    .map(|i| {
-                        let mut o = render_list(i);
-                        odata::apply_select(&mut o, &odata::select(ctx));
-                        Value::Object(o)
-                    })
                     .collect();
+                let values = list_items(ctx, lists, &render_list, &|_| String::new())?;
                 collection(
                     ctx,
                     &format!("users('{uid}')/todo/lists"),

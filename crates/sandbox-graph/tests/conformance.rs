@@ -1085,6 +1085,11 @@ async fn todo_lists_tasks_and_delta() {
     assert_eq!(l.body["wellknownListName"], "none");
     let lid = l.body["id"].as_str().unwrap().to_string();
     let lists = e.get("/me/todo/lists").await;
+    let found = e
+        .get("/me/todo/lists?$filter=displayName eq 'Travel items'")
+        .await;
+    assert_eq!(found.body["value"].as_array().unwrap().len(), 1);
+    assert_eq!(found.body["value"][0]["id"], lid.as_str());
     assert!(lists.body["value"]
         .as_array()
         .unwrap()
