@@ -121,7 +121,11 @@ pub fn plan<R: CanonicalRecord>(input: &PlanInput<R>) -> Plan<R> {
     let mut links: Vec<&Link<R>> = input.links.iter().collect();
     links.sort_by_key(|l| l.id);
 
-    let linked_crm: BTreeSet<&str> = links.iter().filter_map(|l| l.crm_id.as_deref()).collect();
+    let link_by_crm: BTreeMap<&str, &Link<R>> = links
+        .iter()
+        .filter_map(|l| l.crm_id.as_deref().map(|id| (id, *l)))
+        .collect();
+    let linked_crm: BTreeSet<&str> = link_by_crm.keys().copied().collect();
     let linked_graph: BTreeSet<&str> = links.iter().filter_map(|l| l.graph_id.as_deref()).collect();
 
     // Unlinked present Graph items, by stamp (a stamp is the CRM id of the record it copies).
@@ -187,7 +191,7 @@ pub fn plan<R: CanonicalRecord>(input: &PlanInput<R>) -> Plan<R> {
             continue;
         }
         graph_candidates.remove(gid);
-        if let Some(link) = links.iter().find(|l| l.crm_id.as_deref() == Some(stamp)) {
+        if let Some(link) = link_by_crm.get(stamp) {
             // Another copy of a linked record: ours, left by an interrupted create.
             if g.record.fields() == link.base.fields() {
                 ctx.actions.push(Action {

@@ -931,3 +931,61 @@ fn link_change_after_success() {
         Ok(LinkChange::Remove(4))
     );
 }
+
+#[test]
+fn ten_thousand_contacts_plan_in_one_pass() {
+    // First sync of 10,000 contacts and a steady-state poll over 10,000 links: no quadratic
+    // behaviour (this would take minutes otherwise).
+    let n = 10_000;
+    let crm: Vec<_> = (0..n)
+        .map(|i| {
+            present(
+                &format!("c{i}"),
+                "c1",
+                rec(&[
+                    ("givenName", "P"),
+                    ("emailAddresses", &format!("p{i}@x.com")),
+                ]),
+                0,
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let first = plan(&input(vec![], crm.clone(), vec![]));
+    assert_eq!(first.actions.len(), n);
+    let links: Vec<_> = (0..n)
+        .map(|i| {
+            link(
+                i as u64,
+                &format!("c{i}"),
+                &format!("g{i}"),
+                rec(&[
+                    ("givenName", "P"),
+                    ("emailAddresses", &format!("p{i}@x.com")),
+                ]),
+            )
+        })
+        .collect();
+    let graph: Vec<_> = (0..n)
+        .map(|i| {
+            present(
+                &format!("g{i}"),
+                "g1",
+                rec(&[
+                    ("givenName", "P"),
+                    ("emailAddresses", &format!("p{i}@x.com")),
+                ]),
+                0,
+            )
+        })
+        .collect();
+    let mut steady = input(links, crm, graph);
+    steady.crm_complete = true;
+    steady.graph_complete = true;
+    assert!(plan(&steady).is_empty());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
