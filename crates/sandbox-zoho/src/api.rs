@@ -86,17 +86,40 @@ pub(crate) struct Ctx {
     pub now: DateTime<Utc>,
 }
 
+/// Concurrency slots held by one call (the org's, plus the heavy-call slot when taken).
 struct InflightGuard {
     sb: ZohoSandbox,
-    org: String,
+    keys: Vec<String>,
 }
 
 impl Drop for InflightGuard {
     fn drop(&mut self) {
         let mut map = self.sb.inner.inflight.lock();
-        if let Some(n) = map.get_mut(&self.org) {
-            *n = n.saturating_sub(1);
+        for k in &self.keys {
+            if let Some(n) = map.get_mut(k) {
+                *n = n.saturating_sub(1);
+            }
         }
+    }
+}
+
+/// Sub-concurrency limit for heavy calls, the same for every edition (reference §6).
+const HEAVY_CONCURRENCY: u32 = 10;
+
+/// Heavy calls of the reference: list with `cvid`/`sort_by`, insert/update of more than
+/// 10 records, COQL.
+fn is_heavy(method: &Method, path: &[String], q: &BTreeMap<String, String>, body: &[u8]) -> bool {
+    let rest: Vec<&str> = path.iter().skip(2).map(String::as_str).collect();
+    match (method, rest.as_slice()) {
+        (&Method::POST, ["coql"]) => true,
+        (&Method::GET, [_]) => q.contains_key("sort_by") || q.contains_key("cvid"),
+        (&Method::POST | &Method::PUT, [_] | [_, "upsert"]) => {
+            serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("data").and_then(Value::as_array).map(Vec::len))
+                .is_some_and(|n| n > 10)
+        }
+        _ => false,
     }
 }
 
@@ -225,7 +248,18 @@ async fn handle(
     if let Some(status) = fault {
         return into_http(injected(status), vec![]);
     }
-    // 3. concurrency per org
+    let path: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let query: BTreeMap<String, String> =
+        url::form_urlencoded::parse(raw_query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    // 3. concurrency per org, and the sub-concurrency of heavy calls
+    let heavy_key =
+        is_heavy(&method, &path, &query, &body).then(|| format!("{}#heavy", ctx.org_id));
     let limit = sb
         .inner
         .state
@@ -246,25 +280,33 @@ async fn handle(
             );
         }
         *n += 1;
+        if let Some(k) = &heavy_key {
+            let h = map.entry(k.clone()).or_insert(0);
+            if *h >= HEAVY_CONCURRENCY {
+                if let Some(n) = map.get_mut(&ctx.org_id) {
+                    *n -= 1;
+                }
+                drop(map);
+                sb.inner.state.lock().counters.throttled += 1;
+                return into_http(
+                    too_many("The concurrency limit for heavy API calls has been exceeded."),
+                    vec![],
+                );
+            }
+            *h += 1;
+        }
     }
     let _guard = InflightGuard {
         sb: sb.clone(),
-        org: ctx.org_id.clone(),
+        keys: std::iter::once(ctx.org_id.clone())
+            .chain(heavy_key)
+            .collect(),
     };
     // Latency is spent while holding the slot, as a slow call does on the real service.
     if latency > 0 {
         tokio::time::sleep(StdDuration::from_millis(latency)).await;
     }
     // 4. credits + dispatch under the state lock
-    let path: Vec<String> = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    let query: BTreeMap<String, String> =
-        url::form_urlencoded::parse(raw_query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
     let is_write = method != Method::GET;
     let (resp, extra_headers) = {
         let mut guard = sb.inner.state.lock();
@@ -527,7 +569,7 @@ fn module_routes(
         }
         (&Method::GET, [id, "__timeline"]) => {
             require(module_scope_ok(ctx, module, "READ"))?;
-            timeline(st, ctx, module, id)
+            timeline(st, ctx, module, id, q)
         }
         (_, [] | ["deleted"] | ["search"] | [_] | [_, "__timeline"]) => Err(bad_method()),
         _ => Err(invalid_url()),
@@ -1020,7 +1062,37 @@ fn deleted_records(
     .credits(1))
 }
 
-fn timeline(st: &mut State, ctx: &Ctx, module: &str, id: &str) -> Result<Resp, Resp> {
+fn timeline(
+    st: &mut State,
+    ctx: &Ctx,
+    module: &str,
+    id: &str,
+    q: &BTreeMap<String, String>,
+) -> Result<Resp, Resp> {
+    let per_page = parse_per_page(q, 200)?;
+    // Timeline page tokens are `tl.{record id}.{offset}` (opaque to clients).
+    let offset = match q.get("page_token") {
+        None => 0,
+        Some(tok) => {
+            let parts: Vec<&str> = tok.split('.').collect();
+            match parts.as_slice() {
+                ["tl", rid, off] if *rid == id => off.parse::<usize>().map_err(|_| {
+                    bad(
+                        "INVALID_DATA",
+                        "invalid page token",
+                        json!({"param_name": "page_token"}),
+                    )
+                })?,
+                _ => {
+                    return Err(bad(
+                        "INVALID_DATA",
+                        "invalid page token",
+                        json!({"param_name": "page_token"}),
+                    ))
+                }
+            }
+        }
+    };
     let o = org(st, ctx);
     let Some(rec) = o.records.get(module).and_then(|m| m.get(id)) else {
         return Err(bad(
@@ -1029,12 +1101,17 @@ fn timeline(st: &mut State, ctx: &Ctx, module: &str, id: &str) -> Result<Resp, R
             json!({"resource_path_index": 1}),
         ));
     };
-    let items = records::timeline_json(o, module, rec, &ctx.tz);
+    let all = records::timeline_json(o, module, rec, &ctx.tz);
+    let total = all.len();
+    let items: Vec<Value> = all.into_iter().skip(offset).take(per_page).collect();
     let count = items.len();
+    let more = total > offset + count;
+    let next = more.then(|| format!("tl.{id}.{}", offset + count));
+    let prev = (offset > 0).then(|| format!("tl.{id}.{}", offset.saturating_sub(per_page)));
     Ok(Resp::json(
         StatusCode::OK,
-        json!({"__timeline": items, "info": {"per_page": 200, "count": count, "more_records": false,
-                                             "next_page_token": null, "previous_page_token": null}}),
+        json!({"__timeline": items, "info": {"per_page": per_page, "count": count, "more_records": more,
+                                             "next_page_token": next, "previous_page_token": prev}}),
     ))
 }
 

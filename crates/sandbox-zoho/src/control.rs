@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<ZohoSandbox> {
         .route("/control/zoho/orgs", post(create_org))
         .route("/control/zoho/orgs/{org_id}/limits", put(set_limits))
         .route("/control/zoho/users", post(create_user))
+        .route("/control/zoho/users/{user_id}/status", put(set_user_status))
         .route("/control/zoho/invitations", get(invitations))
         .route(
             "/control/zoho/invitations/{user_id}/accept",
@@ -311,6 +312,35 @@ async fn create_user(AxState(sb): AxState<ZohoSandbox>, Json(r): Json<UserReq>) 
             .into_response(),
         Err(e) => fail(StatusCode::BAD_REQUEST, e),
     }
+}
+
+#[derive(Deserialize)]
+struct StatusReq {
+    /// active | inactive | deleted
+    status: String,
+}
+
+async fn set_user_status(
+    AxState(sb): AxState<ZohoSandbox>,
+    Path(user_id): Path<String>,
+    Json(r): Json<StatusReq>,
+) -> Response {
+    if !["active", "inactive", "deleted"].contains(&r.status.as_str()) {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "status must be active, inactive or deleted",
+        );
+    }
+    let now = sb.now();
+    let mut st = sb.inner.state.lock();
+    for o in st.orgs.values_mut() {
+        if let Some(u) = o.users.iter_mut().find(|u| u.id == user_id) {
+            u.status = r.status.clone();
+            u.modified_time = now;
+            return Json(json!({"id": user_id, "status": r.status})).into_response();
+        }
+    }
+    fail(StatusCode::NOT_FOUND, format!("unknown user {user_id}"))
 }
 
 async fn invitations(AxState(sb): AxState<ZohoSandbox>) -> Response {

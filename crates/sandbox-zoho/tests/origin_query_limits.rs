@@ -132,6 +132,92 @@ async fn origins_show_in_timeline_and_mass_update_changes_modified() {
 }
 
 #[tokio::test]
+async fn timeline_pages_with_page_token() {
+    let env = start().await;
+    let t = env.token(AIKO);
+    let c = env
+        .post(&t, "/Contacts", json!({"data": [{"Last_Name": "History"}]}))
+        .await;
+    let id = c.body["data"][0]["details"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for i in 0..4 {
+        env.put(
+            &t,
+            "/Contacts",
+            json!({"data": [{"id": id, "Title": format!("T{i}")}]}),
+        )
+        .await;
+    }
+    let p1 = env
+        .get(&t, &format!("/Contacts/{id}/__timeline?per_page=2"))
+        .await;
+    assert_eq!(p1.body["__timeline"].as_array().unwrap().len(), 2);
+    assert_eq!(p1.body["info"]["more_records"], true);
+    assert_eq!(
+        p1.body["__timeline"][0]["field_history"][0]["_value"]["new"],
+        "T3"
+    );
+    let tok = p1.body["info"]["next_page_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p2 = env
+        .get(
+            &t,
+            &format!("/Contacts/{id}/__timeline?per_page=2&page_token={tok}"),
+        )
+        .await;
+    let tok = p2.body["info"]["next_page_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p3 = env
+        .get(
+            &t,
+            &format!("/Contacts/{id}/__timeline?per_page=2&page_token={tok}"),
+        )
+        .await;
+    assert_eq!(p3.body["__timeline"].as_array().unwrap().len(), 1);
+    assert_eq!(p3.body["__timeline"][0]["action"], "added");
+    assert_eq!(p3.body["info"]["more_records"], false);
+    assert_error(
+        &env.get(&t, &format!("/Contacts/{id}/__timeline?page_token=zzz"))
+            .await,
+        400,
+        "INVALID_DATA",
+    );
+}
+
+#[tokio::test]
+async fn deactivated_user_token_is_invalid() {
+    let env = start().await;
+    let t = env.token(BEN);
+    assert_eq!(env.get(&t, "/users?type=CurrentUser").await.status, 200);
+    let ben_id = env.get(&t, "/users?type=CurrentUser").await.body["users"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = env
+        .control(
+            Method::PUT,
+            &format!("/users/{ben_id}/status"),
+            Some(json!({"status": "inactive"})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_error(
+        &env.get(&t, "/users?type=CurrentUser").await,
+        401,
+        "INVALID_TOKEN",
+    );
+    let aiko = env.token(AIKO);
+    let d = env.get(&aiko, "/users?type=DeactiveUsers").await;
+    assert_eq!(d.body["users"][0]["email"], BEN);
+}
+
+#[tokio::test]
 async fn mass_update_api() {
     let env = start().await;
     let t = env.token(AIKO);
@@ -450,6 +536,58 @@ async fn concurrency_limit_is_429() {
     assert!(b.headers.get("retry-after").is_none());
     env.sb.set_faults(Faults::default());
     assert_eq!(env.get(&t, "/Contacts?fields=Last_Name").await.status, 200);
+}
+
+#[tokio::test]
+async fn heavy_calls_have_a_sub_concurrency_of_ten() {
+    let env = start_with(
+        ZohoOptions {
+            concurrency: Some(25),
+            ..ZohoOptions::default()
+        },
+        true,
+    )
+    .await;
+    env.sb.set_faults(Faults {
+        latency_ms: 400,
+        ..Faults::default()
+    });
+    let t = env.token(AIKO);
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let http = env.http.clone();
+        let url = format!("{}/coql", env.api("us"));
+        let t = t.clone();
+        set.spawn(async move {
+            tokio::time::sleep(StdDuration::from_millis(i * 10)).await;
+            http.post(url)
+                .header("Authorization", format!("Zoho-oauthtoken {t}"))
+                .json(&json!({"select_query": "select Last_Name from Contacts"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    // Light calls are not limited by the heavy-call slots.
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    let light = env.get(&t, "/Contacts?fields=Last_Name").await;
+    assert_eq!(light.status, 200);
+    let mut statuses = vec![];
+    while let Some(s) = set.join_next().await {
+        statuses.push(s.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
