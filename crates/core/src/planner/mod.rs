@@ -7,12 +7,14 @@
 //! "Changed" always means: the hash of the canonical projection differs from the base.
 
 mod display;
+mod health;
 mod merge;
 mod outcome;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use health::{Health, RecordHealth};
 pub use merge::{merge, resolve_conflict, MergeOutcome, ResolveError};
 pub use outcome::{LinkChange, LinkRow, MissingCreatedId, WriteOutcome};
 pub use types::*;

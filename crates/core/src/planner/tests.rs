@@ -989,3 +989,37 @@ fn ten_thousand_contacts_plan_in_one_pass() {
         started.elapsed()
     );
 }
+
+#[test]
+fn plan_reports_health_per_record() {
+    let mut excluded = observed("c2", "v", jane(), 0);
+    excluded.exclusion = Some(Exclusion::NotOwner);
+    let p = plan(&input(
+        vec![link(1, "c1", "g1", jane())],
+        vec![
+            present("c1", "c9", rec(&[("givenName", "Edited")]), 0),
+            Observation::Present(excluded),
+        ],
+        vec![deleted("g1")],
+    ));
+    let h = p.health();
+    assert_eq!(
+        h,
+        vec![
+            RecordHealth {
+                side: Side::Crm,
+                id: "c1".into(),
+                health: Health::Pending {
+                    reason: Reason::ModificationBeatsDeletion
+                }
+            },
+            RecordHealth {
+                side: Side::Crm,
+                id: "c2".into(),
+                health: Health::Excluded {
+                    exclusion: Exclusion::NotOwner
+                }
+            },
+        ]
+    );
+}
