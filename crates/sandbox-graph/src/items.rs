@@ -638,14 +638,34 @@ pub(crate) fn list_items(
     let filter = ctx.q("$filter").map(odata::parse_filter).transpose()?;
     let expand = odata::expand_ext(ctx)?;
     let select = odata::select(ctx);
-    let mut out = Vec::new();
+    let mut kept: Vec<(&Item, Map<String, Value>)> = Vec::new();
     for item in items {
-        let mut obj = render(item);
+        let obj = render(item);
         if let Some(f) = &filter {
             if !odata::matches(f, &obj, &item.ext) {
                 continue;
             }
         }
+        kept.push((item, obj));
+    }
+    // `$orderby=prop[ asc|desc]` (first key only).
+    if let Some(order) = ctx.q("$orderby") {
+        let first = order.split(',').next().unwrap_or("").trim();
+        let mut parts = first.split_whitespace();
+        let prop = parts.next().unwrap_or("").to_string();
+        let desc = parts.next().is_some_and(|d| d.eq_ignore_ascii_case("desc"));
+        kept.sort_by(|(_, a), (_, b)| {
+            let ka = odata::prop_str(a, &prop).unwrap_or_default().to_lowercase();
+            let kb = odata::prop_str(b, &prop).unwrap_or_default().to_lowercase();
+            if desc {
+                kb.cmp(&ka)
+            } else {
+                ka.cmp(&kb)
+            }
+        });
+    }
+    let mut out = Vec::new();
+    for (item, mut obj) in kept {
         odata::apply_select(&mut obj, &select);
         if let Some(ids) = &expand {
             odata::render_ext(&mut obj, &item.ext, ids, ext_context(item));

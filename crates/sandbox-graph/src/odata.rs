@@ -226,8 +226,11 @@ pub(crate) enum Filter {
         value: String,
     },
     /// `prop eq 'x'`
-    Eq {
+    /// `prop eq|ne|gt|ge|lt|le literal` (strings compare case-insensitively,
+    /// ISO date-times compare in order).
+    Cmp {
         prop: String,
+        op: String,
         value: String,
     },
     Or(Vec<Filter>),
@@ -336,10 +339,20 @@ pub(crate) fn parse_filter(s: &str) -> Result<Filter, ApiError> {
     }
     let parts: Vec<&str> = s.splitn(3, ' ').collect();
     if let [prop, op, lit] = parts.as_slice() {
-        if op.eq_ignore_ascii_case("eq") {
-            return Ok(Filter::Eq {
+        let op = op.to_ascii_lowercase();
+        if ["eq", "ne", "gt", "ge", "lt", "le"].contains(&op.as_str()) {
+            let lit = lit.trim();
+            let value = if lit.starts_with('\'') {
+                unquote(lit)?
+            } else if lit == "true" || lit == "false" || lit.parse::<f64>().is_ok() {
+                lit.to_string()
+            } else {
+                return Err(invalid_filter());
+            };
+            return Ok(Filter::Cmp {
                 prop: prop.to_string(),
-                value: unquote(lit)?,
+                op,
+                value,
             });
         }
     }
@@ -378,13 +391,28 @@ pub(crate) fn matches(
         Filter::StartsWith { prop, value } => {
             prop_str(obj, prop).is_some_and(|s| s.to_lowercase().starts_with(&value.to_lowercase()))
         }
-        Filter::Eq { prop, value } => {
-            prop_str(obj, prop).is_some_and(|s| s.eq_ignore_ascii_case(value))
+        Filter::Cmp { prop, op, value } => {
+            let Some(actual) = prop_str(obj, prop) else {
+                return op == "ne";
+            };
+            let (a, b) = (actual.to_lowercase(), value.to_lowercase());
+            let ord = match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+                _ => a.cmp(&b),
+            };
+            match op.as_str() {
+                "eq" => ord.is_eq(),
+                "ne" => !ord.is_eq(),
+                "gt" => ord.is_gt(),
+                "ge" => ord.is_ge(),
+                "lt" => ord.is_lt(),
+                _ => ord.is_le(),
+            }
         }
     }
 }
 
-fn prop_str(obj: &Map<String, Value>, path: &str) -> Option<String> {
+pub(crate) fn prop_str(obj: &Map<String, Value>, path: &str) -> Option<String> {
     let mut cur: Option<&Value> = None;
     for (i, part) in path.split('/').enumerate() {
         let next = if i == 0 {

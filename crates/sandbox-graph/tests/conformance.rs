@@ -658,6 +658,17 @@ async fn event_delta_round_trip_and_expiry() {
         assert_eq!(r.status, StatusCode::CREATED);
     }
     let first = format!("{}/me/calendars/{cal}/calendarView/delta?startDateTime=2029-12-01T00:00:00Z&endDateTime=2030-02-01T00:00:00Z", e.graph);
+    let ordered = e
+        .get(&format!(
+            "/me/calendars/{cal}/events?$orderby=start/dateTime desc&$top=2"
+        ))
+        .await;
+    assert_eq!(ordered.body["value"][0]["subject"], "E4");
+    assert_eq!(ordered.body["value"][1]["subject"], "E3");
+    assert!(ordered.body["@odata.nextLink"]
+        .as_str()
+        .unwrap()
+        .contains("$skip=2"));
     let (items, delta, pages) =
         drain(&e, first.clone(), &[("Prefer", "odata.maxpagesize=2")]).await;
     assert_eq!(items.len(), 5);
@@ -811,6 +822,16 @@ async fn extended_properties_write_expand_filter() {
         .get(&format!("/me/contactFolders/{fid}/contacts?{filter}"))
         .await;
     assert_eq!(found.body["value"].as_array().unwrap().len(), 1);
+    let by_start = e
+        .get(&format!("/me/calendars/{cal}/events?$filter=start/dateTime ge '2030-01-01T00:00:00' and isAllDay eq false"))
+        .await;
+    assert_eq!(by_start.body["value"].as_array().unwrap().len(), 1);
+    let none = e
+        .get(&format!(
+            "/me/calendars/{cal}/events?$filter=start/dateTime gt '2031-01-01T00:00:00'"
+        ))
+        .await;
+    assert!(none.body["value"].as_array().unwrap().is_empty());
     let found = e.get(&format!("/me/calendars?{filter}")).await;
     assert_eq!(found.body["value"].as_array().unwrap().len(), 1);
     let found = e.get(&format!("/me/contactFolders?{filter}")).await;
