@@ -468,6 +468,11 @@ fn dispatch(
         (&Method::POST, ["coql"]) => require(scope_has(&ctx.scopes, &["ZohoCRM.coql.READ".into()]))
             .and_then(|_| query::coql(st, ctx, body)),
         (_, ["coql"]) => Err(bad_method()),
+        (_, [m, ..]) if m.eq_ignore_ascii_case("Activities") => Err(bad(
+            "API_NOT_SUPPORTED",
+            "the Activities module is not supported in this API version; use Events, Tasks or Calls",
+            json!({"resource_path_index": 0}),
+        )),
         (_, [m, ..]) if module_name(m).is_none() => Err(bad(
             "INVALID_MODULE",
             "the module name given seems to be invalid",
@@ -542,9 +547,16 @@ fn module_routes(
             require(module_scope_ok(ctx, module, "READ"))?;
             query::search(st, ctx, module, q)
         }
+        (&Method::POST, ["upsert"]) if module == "Contacts" => {
+            require(
+                module_scope_ok(ctx, module, "CREATE") && module_scope_ok(ctx, module, "UPDATE"),
+            )?;
+            upsert(st, ctx, module, body)
+        }
+        // Upsert does not support Events (Meetings), Tasks and Calls (reference §2).
         (&Method::POST, ["upsert"]) => Err(bad(
             "NOT_SUPPORTED",
-            "upsert is not supported for this module in the sandbox",
+            "upsert is not supported for this module",
             json!({"resource_path_index": 0}),
         )),
         (&Method::POST, ["actions", "mass_update"]) => {
@@ -943,6 +955,118 @@ pub(crate) fn data_items(body: &Value) -> Result<&Vec<Value>, Resp> {
         ));
     }
     Ok(items)
+}
+
+/// `POST /Contacts/upsert`: update the record whose duplicate-check field matches, else insert.
+fn upsert(st: &mut State, ctx: &Ctx, module: &str, body: &[u8]) -> Result<Resp, Resp> {
+    let v = parse_body(body)?;
+    let items = data_items(&v)?.clone();
+    let dup_fields: Vec<String> = match v.get("duplicate_check_fields") {
+        None => vec!["Email".into()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        Some(_) => {
+            return Err(bad(
+                "INVALID_DATA",
+                "invalid data",
+                json!({"api_name": "duplicate_check_fields", "expected_data_type": "jsonarray"}),
+            ))
+        }
+    };
+    {
+        let o = org(st, ctx);
+        for f in &dup_fields {
+            let ok = o.field(module, f).is_some_and(|d| {
+                !d.read_only && matches!(d.data_type.as_str(), "text" | "email" | "phone")
+            });
+            if !ok {
+                return Err(bad(
+                    "INVALID_DATA",
+                    "the field cannot be used to check duplicates",
+                    json!({"api_name": f, "param_name": "duplicate_check_fields"}),
+                ));
+            }
+        }
+    }
+    let State { orgs, mails, .. } = st;
+    let o = orgs.get_mut(&ctx.org_id).expect("token org exists");
+    let mut out = Vec::with_capacity(items.len());
+    let mut all_ok = 0;
+    for (index, item) in items.iter().enumerate() {
+        let found = dup_fields.iter().find_map(|f| {
+            let want = item.get(f)?.as_str()?.to_lowercase();
+            let mut hits: Vec<&model::Record> = o
+                .records
+                .get(module)?
+                .values()
+                .filter(|r| {
+                    r.values
+                        .get(f)
+                        .and_then(Value::as_str)
+                        .is_some_and(|x| x.to_lowercase() == want)
+                })
+                .collect();
+            hits.sort_by_key(|r| r.id.parse::<u64>().unwrap_or(0));
+            hits.first().map(|r| (f.clone(), r.id.clone()))
+        });
+        let one = std::slice::from_ref(item);
+        let (res, action, dup) = match &found {
+            Some((f, id)) => {
+                let r = records::update(
+                    o,
+                    module,
+                    one,
+                    Some(id),
+                    &ctx.user_id,
+                    Origin::Api,
+                    ctx.now,
+                    mails,
+                );
+                (r, "update", json!(f))
+            }
+            None => {
+                let r = records::insert(o, module, one, &ctx.user_id, Origin::Api, ctx.now, mails);
+                (r, "insert", Value::Null)
+            }
+        };
+        let mut item_json = match &res[0] {
+            Ok(id) => {
+                all_ok += 1;
+                let msg = if action == "update" {
+                    "record updated"
+                } else {
+                    "record added"
+                };
+                records::success_item(o, module, id, msg, &ctx.tz)
+            }
+            Err(e) => {
+                // Errors name the item's position in the request.
+                let mut e = e.clone();
+                for v in e.details.values_mut() {
+                    if let Value::String(s) = v {
+                        *s = s.replace("$.data[0]", &format!("$.data[{index}]"));
+                    }
+                }
+                e.to_json()
+            }
+        };
+        if res[0].is_ok() {
+            item_json["action"] = json!(action);
+            item_json["duplicate_field"] = dup;
+        }
+        out.push(item_json);
+    }
+    let status = if all_ok == items.len() {
+        StatusCode::OK
+    } else if all_ok == 0 {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    let extra = (items.len() as u64).div_ceil(10).saturating_sub(1);
+    Ok(Resp::json(status, json!({"data": out})).credits(extra))
 }
 
 fn write_records(

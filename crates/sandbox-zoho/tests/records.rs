@@ -767,3 +767,54 @@ async fn credits_for_writes_are_one_per_ten_records() {
     env.get(&t, "/Contacts/deleted").await;
     assert_eq!(used().await - before, 2, "deleted records cost 2");
 }
+
+#[tokio::test]
+async fn upsert_contacts_by_email_and_unsupported_modules() {
+    let env = start().await;
+    let t = env.token(AIKO);
+    let r = env
+        .post(
+            &t,
+            "/Contacts/upsert",
+            json!({"data": [
+            {"Last_Name": "Brown", "Email": "OLIVIA.BROWN@northwind.example", "Title": "VP"},
+            {"Last_Name": "Newcomer", "Email": "new@example.com"},
+            {"Email": "nobody@example.com"}
+        ], "duplicate_check_fields": ["Email"]}),
+        )
+        .await;
+    assert_eq!(r.status, 207, "{}", r.text);
+    let d = r.body["data"].as_array().unwrap();
+    assert_eq!(d[0]["action"], "update");
+    assert_eq!(d[0]["duplicate_field"], "Email");
+    assert_eq!(d[1]["action"], "insert");
+    assert!(d[1]["duplicate_field"].is_null());
+    assert_eq!(d[2]["code"], "MANDATORY_NOT_FOUND");
+    assert_eq!(d[2]["details"]["json_path"], "$.data[2].Last_Name");
+    let s = env
+        .get(&t, "/Contacts/search?email=olivia.brown@northwind.example")
+        .await;
+    assert_eq!(s.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(s.body["data"][0]["Title"], "VP");
+    let e = env
+        .post(
+            &t,
+            "/Events/upsert",
+            json!({"data": [{"Event_Title": "x"}]}),
+        )
+        .await;
+    assert_error(&e, 400, "NOT_SUPPORTED");
+    let bad = env
+        .post(
+            &t,
+            "/Contacts/upsert",
+            json!({"data": [{"Last_Name": "x"}], "duplicate_check_fields": ["Created_Time"]}),
+        )
+        .await;
+    assert_error(&bad, 400, "INVALID_DATA");
+    assert_error(
+        &env.get(&t, "/Activities?fields=Subject").await,
+        400,
+        "API_NOT_SUPPORTED",
+    );
+}
