@@ -323,9 +323,17 @@ async fn graph(
     if faults.error_rate > 0.0 && rand::rng().random::<f64>() < faults.error_rate {
         let status = StatusCode::from_u16(faults.error_status.unwrap_or(503))
             .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let code = faults.error_code.clone().unwrap_or_else(|| {
+            match status.as_u16() {
+                503 => "ServiceUnavailable",
+                504 => "GatewayTimeout",
+                _ => "UnknownError",
+            }
+            .to_string()
+        });
         let err = ApiError::new(
             status,
-            "ServiceUnavailable",
+            &code,
             "The service is temporarily unavailable (injected fault).",
         )
         .with_header("Retry-After", "1");

@@ -88,6 +88,11 @@ pub struct Faults {
     /// Status of injected errors (503 by default).
     #[serde(default)]
     pub error_status: Option<u16>,
+    /// Error code of injected errors (by default `ServiceUnavailable` for
+    /// 503, `GatewayTimeout` for 504, `UnknownError` otherwise; e.g.
+    /// `ErrorTooManyObjectsOpened` with 500).
+    #[serde(default)]
+    pub error_code: Option<String>,
     /// The next N successful writes are applied but their response is
     /// replaced by a 504 after `timeout_hang_ms` ("timeout after commit").
     #[serde(default)]

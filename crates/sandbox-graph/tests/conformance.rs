@@ -1392,6 +1392,20 @@ async fn faults_error_rate_and_timeout_after_commit() {
     let r = e.get("/me").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.headers.get("retry-after").is_some());
+    e.control(
+        Method::PUT,
+        "/faults",
+        json!({"error_rate": 1.0, "error_status": 500, "error_code": "ErrorTooManyObjectsOpened"}),
+    )
+    .await;
+    let r = e.get("/me").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ErrorTooManyObjectsOpened"
+        )
+    );
     e.control(Method::PUT, "/faults", json!({})).await;
     assert_eq!(e.get("/me").await.status, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(1)).await;
