@@ -683,7 +683,8 @@ fn event_write(
                 }
                 fields.insert(k.clone(), v.clone());
             }
-            "id"
+            "extensions"
+            | "id"
             | "createdDateTime"
             | "lastModifiedDateTime"
             | "changeKey"
@@ -1473,6 +1474,7 @@ fn events_collection(
             let mut fields = Map::new();
             let mut internal = Map::new();
             event_write(&mut fields, &mut internal, &body, true, true)?;
+            crate::extensions::validate_inline(&body)?;
             let mut map = BTreeMap::new();
             odata::store_ext(&mut map, ext);
             let id = mb.insert(Kind::Event, cal, fields, map, ctx.now);
@@ -1484,6 +1486,7 @@ fn events_collection(
             let item = mb.get_mut(&id).ok_or_else(ApiError::not_found)?;
             internal.insert("iCalUId".into(), Value::from(ical));
             item.internal = internal;
+            crate::extensions::store_inline(item, &body)?;
             let item = item.clone();
             let to = item
                 .fields
@@ -1536,6 +1539,7 @@ fn event_item(
         Method::GET => {
             let mut obj = render_event(&item, None, &prefer, &own);
             odata::apply_select(&mut obj, &odata::select(ctx));
+            crate::extensions::expand(ctx, &item, &mut obj);
             if let Some(ids) = odata::expand_ext(ctx)? {
                 odata::render_ext(
                     &mut obj,

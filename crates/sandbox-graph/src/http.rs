@@ -442,6 +442,14 @@ fn principal(
 ) -> Result<Out, ApiError> {
     let m = &ctx.method;
     check_ids(rest)?;
+    if let Some(p) = rest
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case("extensions"))
+    {
+        if p >= 1 {
+            return crate::extensions::route(data, ctx, uid, rest[p - 1], &rest[p + 1..]);
+        }
+    }
     match rest {
         [] => items::get_user(data, ctx, uid, own),
         [s] if seg_is(s, "sendMail") => {

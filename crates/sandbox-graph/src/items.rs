@@ -851,6 +851,7 @@ fn contact_write(
             "lastModifiedDateTime",
             "changeKey",
             "parentFolderId",
+            "extensions",
         ]
         .contains(&key)
         {
@@ -1228,9 +1229,12 @@ fn contacts_collection(
             let ext = odata::read_ext(body)?;
             let mut fields = Map::new();
             contact_write(&mut fields, body, true)?;
+            crate::extensions::validate_inline(body)?;
             let mut map = std::collections::BTreeMap::new();
             odata::store_ext(&mut map, ext);
             let id = mb.insert(Kind::Contact, folder, fields, map, ctx.now);
+            let item = mb.get_mut(&id).ok_or_else(ApiError::not_found)?;
+            crate::extensions::store_inline(item, body)?;
             let item = mb.get(&id).ok_or_else(ApiError::not_found)?;
             Ok(entity(
                 ctx,
@@ -1261,6 +1265,7 @@ fn contact_item(
         Method::GET => {
             let mut obj = render_contact(&item);
             odata::apply_select(&mut obj, &odata::select(ctx));
+            crate::extensions::expand(ctx, &item, &mut obj);
             if let Some(ids) = odata::expand_ext(ctx)? {
                 odata::render_ext(
                     &mut obj,
@@ -1440,6 +1445,7 @@ fn task_write(
                 fields.insert(k.clone(), value);
             }
             "linkedResources"
+            | "extensions"
             | "id"
             | "createdDateTime"
             | "lastModifiedDateTime"
@@ -1736,11 +1742,13 @@ pub(crate) fn route_todo(
                             linked.push(linked_write(v, None)?);
                         }
                     }
+                    crate::extensions::validate_inline(body)?;
                     let id = mb.insert(Kind::Task, lid, fields, Default::default(), ctx.now);
                     let has_linked = !linked.is_empty();
                     if let Some(it) = mb.get_mut(&id) {
                         it.internal
                             .insert("linkedResources".into(), Value::Array(linked.clone()));
+                        crate::extensions::store_inline(it, body)?;
                     }
                     let item = mb.get(&id).ok_or_else(ApiError::not_found)?;
                     let mut o = render_task(item, &prefer);
@@ -1791,6 +1799,7 @@ pub(crate) fn route_todo(
             match (rest2, m) {
                 ([], Method::GET) => {
                     let mut o = render_task(&item, &prefer);
+                    crate::extensions::expand(ctx, &item, &mut o);
                     if ctx
                         .q("$expand")
                         .is_some_and(|e| e.eq_ignore_ascii_case("linkedResources"))

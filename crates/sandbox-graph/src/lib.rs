@@ -11,6 +11,7 @@
 mod control;
 pub mod error;
 mod events;
+mod extensions;
 mod http;
 mod identity;
 mod items;

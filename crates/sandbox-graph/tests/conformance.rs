@@ -2035,3 +2035,95 @@ async fn logout_ends_the_browser_session() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("name=\"password\""));
 }
+
+/// opentypeextension-post-opentypeextension.md / -get / -update / -delete.
+#[tokio::test]
+async fn open_extensions_on_events_contacts_and_tasks() {
+    let e = env().await;
+    let ext = json!({"@odata.type": "microsoft.graph.openTypeExtension", "extensionName": "com.sakura.crm", "crmId": "123"});
+    let ev = e.post("/me/events", json!({"subject": "x", "start": {"dateTime": "2030-01-01T10:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2030-01-01T11:00:00", "timeZone": "UTC"}, "extensions": [ext]})).await;
+    assert_eq!(ev.status, StatusCode::CREATED, "{}", ev.body);
+    let eid = ev.body["id"].as_str().unwrap().to_string();
+    let g = e
+        .get(&format!("/me/events/{eid}/extensions/com.sakura.crm"))
+        .await;
+    assert_eq!(g.status, StatusCode::OK);
+    assert_eq!(
+        g.body["id"],
+        "Microsoft.OutlookServices.OpenTypeExtension.com.sakura.crm"
+    );
+    assert_eq!(g.body["crmId"], "123");
+    let x = e.get(&format!("/me/events/{eid}?$expand=extensions($filter=id eq 'Microsoft.OutlookServices.OpenTypeExtension.com.sakura.crm')")).await;
+    assert_eq!(x.body["extensions"][0]["crmId"], "123");
+
+    let c = e.post("/me/contacts", json!({"givenName": "Ext"})).await;
+    let cid = c.body["id"].as_str().unwrap().to_string();
+    let p = e
+        .post(&format!("/me/contacts/{cid}/extensions"), ext.clone())
+        .await;
+    assert_eq!(p.status, StatusCode::CREATED);
+    assert_eq!(
+        e.post(&format!("/me/contacts/{cid}/extensions"), ext.clone())
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    let u = e
+        .patch(
+            &format!("/me/contacts/{cid}/extensions/com.sakura.crm"),
+            json!({"crmId": "456"}),
+        )
+        .await;
+    assert_eq!(u.body["crmId"], "456");
+    assert_eq!(
+        e.delete(&format!("/me/contacts/{cid}/extensions/com.sakura.crm"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        e.get(&format!("/me/contacts/{cid}/extensions/com.sakura.crm"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let lid = e.get("/me/todo/lists").await.body["value"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = e
+        .post(
+            &format!("/me/todo/lists/{lid}/tasks"),
+            json!({"title": "t", "extensions": [ext]}),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::CREATED, "{}", t.body);
+    let tid = t.body["id"].as_str().unwrap().to_string();
+    let list = e
+        .get(&format!("/me/todo/lists/{lid}/tasks/{tid}/extensions"))
+        .await;
+    assert_eq!(list.body["value"][0]["crmId"], "123");
+    // Extensions are not change-tracked: the task's delta stays quiet.
+    let (_, delta, _) = drain(
+        &e,
+        format!("{}/me/todo/lists/{lid}/tasks/delta", e.graph),
+        &[],
+    )
+    .await;
+    let _ = e
+        .patch(
+            &format!("/me/todo/lists/{lid}/tasks/{tid}/extensions/com.sakura.crm"),
+            json!({"crmId": "9"}),
+        )
+        .await;
+    let (changes, _, _) = drain(&e, delta, &[]).await;
+    assert!(changes.is_empty());
+    let bad = e
+        .post(
+            &format!("/me/contacts/{cid}/extensions"),
+            json!({"extensionName": "no.type"}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
