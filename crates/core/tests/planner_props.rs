@@ -446,6 +446,7 @@ fn resolve_all(world: &mut World) -> bool {
         );
         let op = resolve_conflict(&l.base, &c, &g, &choices).expect("every field has a choice");
         world.apply(&Action {
+            label: l.base.label(),
             link: Some(l.id),
             crm_id: l.crm_id.clone(),
             graph_id: l.graph_id.clone(),

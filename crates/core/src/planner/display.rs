@@ -32,24 +32,6 @@ impl fmt::Display for Reason {
 }
 
 impl<R: CanonicalRecord> Action<R> {
-    fn label(&self) -> String {
-        match &self.op {
-            Op::CreateInGraph { record } | Op::CreateInCrm { record } => record.label(),
-            Op::Update { base, .. } | Op::SaveLink { base } | Op::Detach { base } => base.label(),
-            Op::QueueConflict(c) => c.crm.label(),
-            Op::DeleteInCrm { .. } | Op::DeleteInGraph { .. } | Op::DropLink => self
-                .crm_id
-                .as_ref()
-                .map(|id| format!("CRM {id}"))
-                .or_else(|| {
-                    self.graph_id
-                        .as_ref()
-                        .map(|id| format!("Microsoft 365 {id}"))
-                })
-                .unwrap_or_default(),
-        }
-    }
-
     /// One-line verb for the preview.
     #[must_use]
     pub fn verb(&self) -> String {
@@ -74,18 +56,12 @@ impl<R: CanonicalRecord> Action<R> {
 
 impl<R: CanonicalRecord> fmt::Display for Action<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: \"{}\" ({})", self.verb(), self.label(), self.reason)?;
-        if let Op::Update { base, crm, graph } = &self.op {
-            // Show which fields the writes change.
-            let before = crm
-                .as_ref()
-                .map(|_| "CRM")
-                .into_iter()
-                .chain(graph.as_ref().map(|_| "Microsoft 365"))
-                .collect::<Vec<_>>()
-                .join(" + ");
-            if !before.is_empty() {
-                write!(f, " [{} fields → {}]", base.fields().len(), before)?;
+        write!(f, "{}: \"{}\" ({})", self.verb(), self.label, self.reason)?;
+        if let Op::Update { crm, graph, .. } = &self.op {
+            for (side, w) in [("CRM", crm), ("Microsoft 365", graph)] {
+                if let Some(w) = w {
+                    write!(f, "; {side}: {}", w.changed_fields.join(", "))?;
+                }
             }
         }
         Ok(())

@@ -128,10 +128,8 @@ pub fn resolve_conflict<R: CanonicalRecord>(
     }
     let merged = R::from_fields(fields)?;
     let write = |side: &Observed<R>| {
-        (merged.fields() != side.record.fields()).then(|| Write {
-            expected_version: Some(side.version.clone()),
-            record: merged.clone(),
-        })
+        (merged.fields() != side.record.fields())
+            .then(|| Write::new(Some(side.version.clone()), &side.record, merged.clone()))
     };
     let (c, g) = (write(crm), write(graph));
     if c.is_none() && g.is_none() {

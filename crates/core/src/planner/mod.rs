@@ -80,7 +80,9 @@ impl<'a, R: CanonicalRecord> Ctx<'a, R> {
         op: Op<R>,
         reason: Reason,
     ) {
+        let label = op_label(&op).unwrap_or_else(|| c.record_or(g.record_or(&link.base)).label());
         self.actions.push(Action {
+            label,
             link: Some(link.id),
             crm_id: link.crm_id.clone(),
             graph_id: graph_id.cloned(),
@@ -197,6 +199,7 @@ pub fn plan<R: CanonicalRecord>(input: &PlanInput<R>) -> Plan<R> {
             // Another copy of a linked record: ours, left by an interrupted create.
             if g.record.fields() == link.base.fields() {
                 ctx.actions.push(Action {
+                    label: g.record.label(),
                     link: None,
                     crm_id: None,
                     graph_id: Some(g.id.clone()),
@@ -219,6 +222,7 @@ pub fn plan<R: CanonicalRecord>(input: &PlanInput<R>) -> Plan<R> {
         } else if matches!(ctx.crm.get(stamp), Some(Observation::Deleted { .. })) {
             // Our copy of a record deleted in the CRM: a CRM delete always removes it.
             ctx.actions.push(Action {
+                label: g.record.label(),
                 link: None,
                 crm_id: Some(stamp.to_owned()),
                 graph_id: Some(g.id.clone()),
@@ -296,6 +300,7 @@ pub fn plan<R: CanonicalRecord>(input: &PlanInput<R>) -> Plan<R> {
     // 3. The rest is new.
     for c in crm_candidates.values() {
         ctx.actions.push(Action {
+            label: c.record.label(),
             link: None,
             crm_id: Some(c.id.clone()),
             graph_id: None,
@@ -309,6 +314,7 @@ pub fn plan<R: CanonicalRecord>(input: &PlanInput<R>) -> Plan<R> {
     }
     for g in graph_candidates.values() {
         ctx.actions.push(Action {
+            label: g.record.label(),
             link: None,
             crm_id: None,
             graph_id: Some(g.id.clone()),
@@ -347,6 +353,16 @@ pub fn plan<R: CanonicalRecord>(input: &PlanInput<R>) -> Plan<R> {
         pause,
         disable: None,
         absences,
+    }
+}
+
+/// The label of the record an operation carries, if it carries one.
+fn op_label<R: CanonicalRecord>(op: &Op<R>) -> Option<String> {
+    match op {
+        Op::CreateInGraph { record } | Op::CreateInCrm { record } => Some(record.label()),
+        Op::Update { base, .. } | Op::SaveLink { base } | Op::Detach { base } => Some(base.label()),
+        Op::QueueConflict(c) => Some(c.crm.label()),
+        Op::DeleteInCrm { .. } | Op::DeleteInGraph { .. } | Op::DropLink => None,
     }
 }
 
@@ -555,20 +571,14 @@ fn decide_linked_pair<R: CanonicalRecord>(
                 (true, false) => {
                     let op = Op::Update {
                         crm: None,
-                        graph: Some(Write {
-                            expected_version: gv,
-                            record: c_rec.clone(),
-                        }),
+                        graph: Some(Write::new(gv, g_rec, c_rec.clone())),
                         base: c_rec.clone(),
                     };
                     ctx.push(link, Some(gid), c, g, op, Reason::ChangedInCrm);
                 }
                 (false, true) => {
                     let op = Op::Update {
-                        crm: Some(Write {
-                            expected_version: cv,
-                            record: g_rec.clone(),
-                        }),
+                        crm: Some(Write::new(cv, c_rec, g_rec.clone())),
                         graph: None,
                         base: g_rec.clone(),
                     };
@@ -603,14 +613,10 @@ fn merged_op<R: CanonicalRecord>(
     }
     match merge(base, c, g, ctx.settings.conflict_policy) {
         Ok(MergeOutcome::Merged(m)) => {
-            let crm = (m.fields() != c.record.fields()).then(|| Write {
-                expected_version: cv,
-                record: m.clone(),
-            });
-            let graph = (m.fields() != g.record.fields()).then(|| Write {
-                expected_version: gv,
-                record: m.clone(),
-            });
+            let crm =
+                (m.fields() != c.record.fields()).then(|| Write::new(cv, &c.record, m.clone()));
+            let graph =
+                (m.fields() != g.record.fields()).then(|| Write::new(gv, &g.record, m.clone()));
             Some(Op::Update {
                 crm,
                 graph,
@@ -648,6 +654,7 @@ fn decide_pair<R: CanonicalRecord>(
     );
     if let Some(op) = op {
         ctx.actions.push(Action {
+            label: op_label(&op).unwrap_or_else(|| c.record.label()),
             link: None,
             crm_id: Some(c.id.clone()),
             graph_id: Some(g.id.clone()),

@@ -353,7 +353,8 @@ fn row7_crm_change_updates_graph() {
             crm: None,
             graph: Some(Write {
                 expected_version: Some("g1".into()),
-                record: edited.clone()
+                record: edited.clone(),
+                changed_fields: vec!["surname".into()],
             }),
             base: edited,
         }
@@ -383,7 +384,8 @@ fn row8_graph_change_updates_crm() {
         Op::Update {
             crm: Some(Write {
                 expected_version: Some("c1".into()),
-                record: edited.clone()
+                record: edited.clone(),
+                changed_fields: vec!["mobilePhone".into()],
             }),
             graph: None,
             base: edited,
@@ -875,7 +877,11 @@ fn plan_is_deterministic_and_printable() {
         text.contains("create in Microsoft 365: \"New\" (new in the CRM)"),
         "{text}"
     );
-    assert!(text.contains("DELETE in Microsoft 365"), "{text}");
+    assert!(
+        text.contains("DELETE in Microsoft 365: \"Jane Doe\" (deleted in the CRM)"),
+        "{text}"
+    );
+    assert!(text.contains("update the CRM: \"Jane\" (changed in Microsoft 365); CRM: emailAddresses, jobTitle, surname"), "{text}");
     let json = serde_json::to_string(&a).unwrap();
     let back: Plan<ContactRecord> = serde_json::from_str(&json).unwrap();
     assert_eq!(back, a);
@@ -1022,4 +1028,29 @@ fn plan_reports_health_per_record() {
             },
         ]
     );
+}
+
+#[test]
+#[ignore = "prints a sample preview; run with --run-ignored to look at it"]
+fn print_sample_preview() {
+    let mut i = input(
+        vec![link(1, "c1", "g1", jane()), link(2, "c2", "g2", jane())],
+        vec![
+            present(
+                "c3",
+                "v",
+                rec(&[("givenName", "New"), ("surname", "Person")]),
+                0,
+            ),
+            deleted("c2"),
+        ],
+        vec![present(
+            "g1",
+            "g5",
+            rec(&[("givenName", "Jane"), ("jobTitle", "CEO")]),
+            0,
+        )],
+    );
+    i.settings.guards.max_deletes = 0;
+    println!("{}", plan(&i));
 }

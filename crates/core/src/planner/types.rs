@@ -175,6 +175,32 @@ pub struct Write<R> {
     pub expected_version: Option<String>,
     /// The full canonical record to write (all mapped fields).
     pub record: R,
+    /// The fields this write changes on that side (for the preview and the journal).
+    pub changed_fields: Vec<String>,
+}
+
+impl<R: crate::CanonicalRecord> Write<R> {
+    /// A write of `record` over `current`, guarded by `expected_version`.
+    #[must_use]
+    pub fn new(expected_version: Option<String>, current: &R, record: R) -> Self {
+        let changed_fields = changed_fields(current, &record);
+        Self {
+            expected_version,
+            record,
+            changed_fields,
+        }
+    }
+}
+
+/// The ids of the fields whose values differ between two records, sorted.
+#[must_use]
+pub fn changed_fields<R: crate::CanonicalRecord>(from: &R, to: &R) -> Vec<String> {
+    let (a, b) = (from.fields(), to.fields());
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect()
 }
 
 /// What to do. After success the engine updates the link as documented per variant; the
@@ -347,6 +373,8 @@ pub struct Note {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(bound = "R: crate::CanonicalRecord")]
 pub struct Action<R> {
+    /// A short label of the record (for example the contact's name), for previews and logs.
+    pub label: String,
     /// The link concerned (`None`: a new link, or none at all for a duplicate's delete).
     pub link: Option<LinkId>,
     /// CRM id concerned, if any.
