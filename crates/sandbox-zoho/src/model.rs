@@ -306,6 +306,10 @@ pub struct AuthCode {
     pub code_challenge: Option<String>,
     pub code_challenge_method: String,
     pub expires: DateTime<Utc>,
+    /// A refresh token comes with the first grant of a user to a client, or when the
+    /// authorization asked for `prompt=consent` (reference §1).
+    #[serde(default)]
+    pub issue_refresh: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -410,6 +414,9 @@ pub struct State {
     pub counters: Counters,
     pub clock_offset_ms: i64,
     pub next_org: u64,
+    /// `{user_id}|{client_id}` pairs that hold a grant (a refresh token was issued).
+    #[serde(default)]
+    pub grants: std::collections::BTreeSet<String>,
 }
 
 impl State {

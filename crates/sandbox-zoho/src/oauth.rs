@@ -348,6 +348,11 @@ async fn consent_submit(
             q.append_pair("error", "access_denied");
         } else {
             let code = format!("1000.{}.{}", random_hex(16), random_hex(16));
+            let client_id = p.get("client_id").cloned().unwrap_or_default();
+            let first_grant = !st
+                .grants
+                .contains(&format!("{}|{client_id}", consent.user_id));
+            let forced = p.get("prompt").map(String::as_str) == Some("consent");
             st.codes.insert(
                 code.clone(),
                 AuthCode {
@@ -368,6 +373,7 @@ async fn consent_submit(
                         .cloned()
                         .unwrap_or_else(|| "plain".into()),
                     expires: now + Duration::minutes(2),
+                    issue_refresh: first_grant || forced,
                 },
             );
             if let Some(s) = p.get("state") {
@@ -432,6 +438,7 @@ fn issue_refresh(
         st.access_tokens
             .retain(|_, a| a.refresh_token.as_deref() != Some(old.as_str()));
     }
+    st.grants.insert(format!("{user_id}|{client_id}"));
     st.refresh_tokens.insert(
         token.clone(),
         RefreshToken {
@@ -590,7 +597,7 @@ async fn token(
                 )
                     .into_response();
             }
-            let refresh = (code.access_type == "offline").then(|| {
+            let refresh = (code.access_type == "offline" && code.issue_refresh).then(|| {
                 issue_refresh(
                     &mut st,
                     &client_id,
@@ -700,7 +707,16 @@ async fn revoke(
     let token = p.get("token").cloned().unwrap_or_default();
     match st.refresh_tokens.get(&token) {
         Some(rt) if rt.dc == dc => {
+            let (user, client) = (rt.user_id.clone(), rt.client_id.clone());
             st.refresh_tokens.remove(&token);
+            // The grant ends with the user's last refresh token for the client.
+            if !st
+                .refresh_tokens
+                .values()
+                .any(|r| r.user_id == user && r.client_id == client)
+            {
+                st.grants.remove(&format!("{user}|{client}"));
+            }
             st.access_tokens
                 .retain(|_, a| a.refresh_token.as_deref() != Some(token.as_str()));
             Json(json!({"status": "success"})).into_response()

@@ -38,7 +38,21 @@ async fn sign_in(
     challenge: &str,
     method: &str,
 ) -> Vec<(String, String)> {
-    let q = auth_query(challenge, method);
+    sign_in_with(env, dc, email, challenge, method, &[]).await
+}
+
+async fn sign_in_with(
+    env: &Env,
+    dc: &str,
+    email: &str,
+    challenge: &str,
+    method: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut q = auth_query(challenge, method);
+    for (k, v) in extra {
+        q.push_str(&format!("&{k}={v}"));
+    }
     let page = env
         .http
         .get(format!("{}/oauth/v2/auth?{q}", env.accounts(dc)))
@@ -331,6 +345,32 @@ async fn auth_page_errors_and_rejected_consent() {
         "{loc}"
     );
     assert!(!loc.contains("code="));
+}
+
+#[tokio::test]
+async fn refresh_token_only_on_first_grant_or_prompt_consent() {
+    let env = start().await;
+    let v = "grant-verifier-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let pairs = sign_in(&env, "us", HARUTO, &s256(v), "S256").await;
+    let (_, first) = exchange(&env, "us", param(&pairs, "code"), v).await;
+    assert!(first["refresh_token"].is_string(), "{first}");
+    // second authorization without prompt=consent: no new refresh token
+    let pairs = sign_in(&env, "us", HARUTO, &s256(v), "S256").await;
+    let (_, second) = exchange(&env, "us", param(&pairs, "code"), v).await;
+    assert!(second["access_token"].is_string());
+    assert!(second.get("refresh_token").is_none(), "{second}");
+    // prompt=consent forces a new refresh token
+    let pairs = sign_in_with(
+        &env,
+        "us",
+        HARUTO,
+        &s256(v),
+        "S256",
+        &[("prompt", "consent")],
+    )
+    .await;
+    let (_, third) = exchange(&env, "us", param(&pairs, "code"), v).await;
+    assert!(third["refresh_token"].is_string(), "{third}");
 }
 
 #[tokio::test]
