@@ -1457,7 +1457,7 @@ fn profile_json(p: &model::Profile, tz: &str, created: DateTime<Utc>) -> Value {
         "name": p.name,
         "display_label": p.name,
         "api_name": p.name,
-        "custom": false,
+        "custom": !["Administrator", "Standard"].contains(&p.name.as_str()),
         "type": "normal_profile",
         "description": p.description,
         "created_time": format_datetime(created, tz),

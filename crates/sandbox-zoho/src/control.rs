@@ -30,6 +30,8 @@ pub(crate) fn routes() -> Router<ZohoSandbox> {
         .route("/control/zoho/orgs", post(create_org))
         .route("/control/zoho/orgs/{org_id}/limits", put(set_limits))
         .route("/control/zoho/users", post(create_user))
+        .route("/control/zoho/profiles", post(create_profile))
+        .route("/control/zoho/roles", post(create_role))
         .route("/control/zoho/users/{user_id}/status", put(set_user_status))
         .route("/control/zoho/invitations", get(invitations))
         .route(
@@ -341,6 +343,77 @@ async fn set_user_status(
         }
     }
     fail(StatusCode::NOT_FOUND, format!("unknown user {user_id}"))
+}
+
+#[derive(Deserialize)]
+struct ProfileReq {
+    /// Email of a user of the org.
+    org_of: String,
+    name: String,
+    #[serde(default)]
+    manage_users: bool,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+async fn create_profile(AxState(sb): AxState<ZohoSandbox>, Json(r): Json<ProfileReq>) -> Response {
+    let mut st = sb.inner.state.lock();
+    let (org_id, _) = match actor(&st, &r.org_of) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let org = st.orgs.get_mut(&org_id).expect("actor org");
+    if r.name.trim().is_empty()
+        || org
+            .profiles
+            .iter()
+            .any(|p| p.name.eq_ignore_ascii_case(&r.name))
+    {
+        return fail(
+            StatusCode::CONFLICT,
+            format!("profile name `{}` is empty or taken", r.name),
+        );
+    }
+    let id = org.new_id();
+    org.profiles.push(crate::model::Profile {
+        id: id.clone(),
+        name: r.name,
+        manage_users: r.manage_users,
+        description: r.description.unwrap_or_default(),
+    });
+    (StatusCode::CREATED, Json(json!({"id": id}))).into_response()
+}
+
+#[derive(Deserialize)]
+struct RoleReq {
+    org_of: String,
+    name: String,
+}
+
+async fn create_role(AxState(sb): AxState<ZohoSandbox>, Json(r): Json<RoleReq>) -> Response {
+    let mut st = sb.inner.state.lock();
+    let (org_id, _) = match actor(&st, &r.org_of) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let org = st.orgs.get_mut(&org_id).expect("actor org");
+    if r.name.trim().is_empty()
+        || org
+            .roles
+            .iter()
+            .any(|p| p.name.eq_ignore_ascii_case(&r.name))
+    {
+        return fail(
+            StatusCode::CONFLICT,
+            format!("role name `{}` is empty or taken", r.name),
+        );
+    }
+    let id = org.new_id();
+    org.roles.push(crate::model::Role {
+        id: id.clone(),
+        name: r.name,
+    });
+    (StatusCode::CREATED, Json(json!({"id": id}))).into_response()
 }
 
 async fn invitations(AxState(sb): AxState<ZohoSandbox>) -> Response {

@@ -386,3 +386,60 @@ async fn add_user_permissions_duplicates_licence() {
         "OAUTH_SCOPE_MISMATCH",
     );
 }
+
+#[tokio::test]
+async fn custom_profile_with_manage_users_may_add_users() {
+    let env = start().await;
+    let p = env
+        .control(
+            Method::POST,
+            "/profiles",
+            Some(json!({"org_of": AIKO, "name": "Sales Manager", "manage_users": true})),
+        )
+        .await;
+    assert_eq!(p.status, 201, "{}", p.text);
+    let profile_id = p.body["id"].as_str().unwrap().to_string();
+    let r = env
+        .control(
+            Method::POST,
+            "/roles",
+            Some(json!({"org_of": AIKO, "name": "Regional Lead"})),
+        )
+        .await;
+    let role_id = r.body["id"].as_str().unwrap().to_string();
+    let dup = env
+        .control(
+            Method::POST,
+            "/roles",
+            Some(json!({"org_of": AIKO, "name": "regional lead"})),
+        )
+        .await;
+    assert_eq!(dup.status, 409);
+    let u = env
+        .control(
+            Method::POST,
+            "/users",
+            Some(
+                json!({"org_of": AIKO, "email": "mgr@sakura-demo.example", "last_name": "Manager",
+            "profile": "Sales Manager", "role": "Regional Lead"}),
+            ),
+        )
+        .await;
+    assert_eq!(u.status, 201, "{}", u.text);
+    let t = env.token("mgr@sakura-demo.example");
+    let me = env.get(&t, "/users?type=CurrentUser").await;
+    assert_eq!(me.body["users"][0]["profile"]["id"], profile_id.as_str());
+    assert_eq!(me.body["users"][0]["role"]["id"], role_id.as_str());
+    let profiles = env.get(&t, "/settings/profiles").await;
+    let custom = profiles.body["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "Sales Manager")
+        .unwrap()
+        .clone();
+    assert_eq!(custom["custom"], true);
+    let added = env.post(&t, "/users", json!({"users": [{"last_name": "Yamamoto", "first_name": "Ren",
+        "email": "ren.yamamoto@sakura-demo.example", "role": role_id, "profile": {"id": profile_id, "name": "Sales Manager"}}]})).await;
+    assert_eq!(added.status, 201, "{}", added.text);
+}
