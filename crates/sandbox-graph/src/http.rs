@@ -452,6 +452,26 @@ fn principal(
     }
     match rest {
         [] => items::get_user(data, ctx, uid, own),
+        [o, z]
+            if seg_is(o, "outlook") && z.to_ascii_lowercase().starts_with("supportedtimezones") =>
+        {
+            only(m, &[Method::GET])?;
+            ctx.require_scope(&[
+                "User.Read",
+                "User.ReadBasic.All",
+                "User.Read.All",
+                "MailboxSettings.Read",
+            ])?;
+            let iana = z.to_ascii_lowercase().contains("'iana'");
+            let value: Vec<serde_json::Value> = crate::tz::supported(iana)
+                .into_iter()
+                .map(|(alias, display)| json!({"alias": alias, "displayName": display}))
+                .collect();
+            Ok(Out::json(
+                StatusCode::OK,
+                json!({"@odata.context": context(ctx, "Collection(microsoft.graph.timeZoneInformation)"), "value": value}),
+            ))
+        }
         [s] if seg_is(s, "sendMail") => {
             only(m, &[Method::POST])?;
             items::send_mail(data, ctx, uid)

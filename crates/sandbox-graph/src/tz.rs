@@ -1,7 +1,7 @@
 //! Time zones (Windows and IANA names, graph-api.md §10) and the date formats
 //! the service writes.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
 /// Windows zone ids the emulator understands, with their IANA equivalent
@@ -149,6 +149,43 @@ const WINDOWS_ZONES: &[(&str, &str)] = &[
     ("Central Pacific Standard Time", "Pacific/Guadalcanal"),
     ("Mid-Atlantic Standard Time", "Etc/GMT+2"),
 ];
+
+/// `(UTC±hh:mm)` of a zone's standard (non-DST) offset.
+fn utc_label(zone: Tz) -> String {
+    use chrono::Offset;
+    let year = chrono::Utc::now().year();
+    let offset = |m: u32| {
+        NaiveDate::from_ymd_opt(year, m, 1)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .map(|t| zone.offset_from_utc_datetime(&t).fix().local_minus_utc())
+            .unwrap_or(0)
+    };
+    let secs = offset(1).min(offset(7));
+    let sign = if secs < 0 { '-' } else { '+' };
+    let secs = secs.abs();
+    format!("(UTC{sign}{:02}:{:02})", secs / 3600, (secs % 3600) / 60)
+}
+
+/// `supportedTimeZones`: Windows ids (default) or IANA ids, each with a
+/// display name built from its standard offset.
+pub fn supported(iana: bool) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (win, name) in WINDOWS_ZONES {
+        let Ok(zone) = name.parse::<Tz>() else {
+            continue;
+        };
+        let alias = if iana {
+            (*name).to_string()
+        } else {
+            (*win).to_string()
+        };
+        if out.iter().any(|(a, _)| *a == alias) || *win == "Coordinated Universal Time" {
+            continue;
+        }
+        out.push((alias.clone(), format!("{} {alias}", utc_label(zone))));
+    }
+    out
+}
 
 /// Resolves a Windows or IANA zone name. `None` when unsupported.
 pub fn resolve(name: &str) -> Option<Tz> {

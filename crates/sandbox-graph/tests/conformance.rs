@@ -2127,3 +2127,34 @@ async fn open_extensions_on_events_contacts_and_tasks() {
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
+
+/// outlookuser-supportedtimezones.md: Windows ids by default, IANA on request.
+#[tokio::test]
+async fn outlook_supported_time_zones() {
+    let e = env().await;
+    let w = e.get("/me/outlook/supportedTimeZones").await;
+    assert_eq!(w.status, StatusCode::OK);
+    let list = w.body["value"].as_array().unwrap();
+    let pst = list
+        .iter()
+        .find(|z| z["alias"] == "Pacific Standard Time")
+        .unwrap();
+    assert!(pst["displayName"]
+        .as_str()
+        .unwrap()
+        .starts_with("(UTC-08:00)"));
+    assert!(list.iter().any(|z| z["alias"] == "Tokyo Standard Time"));
+    let i = e.get("/me/outlook/supportedTimeZones(TimeZoneStandard=microsoft.graph.timeZoneStandard'Iana')").await;
+    assert_eq!(i.status, StatusCode::OK);
+    assert!(i.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|z| z["alias"] == "Asia/Tokyo"));
+    // Every listed zone is accepted on an event.
+    for z in list.iter().take(200) {
+        let alias = z["alias"].as_str().unwrap();
+        let r = e.post("/me/events", json!({"subject": "tz", "start": {"dateTime": "2030-01-01T10:00:00", "timeZone": alias}, "end": {"dateTime": "2030-01-01T11:00:00", "timeZone": alias}})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{alias}");
+    }
+}
