@@ -325,6 +325,7 @@ async fn handle(
             "{} {}",
             method,
             path.iter()
+                .skip(2)
                 .take(2)
                 .map(|s| {
                     if s.chars().all(|c| c.is_ascii_digit()) {

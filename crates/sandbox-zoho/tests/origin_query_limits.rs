@@ -665,6 +665,8 @@ async fn injected_errors_latency_and_timeout_after_commit() {
         c.text
     );
     assert_eq!(c.body["api_requests"], 7, "{}", c.text);
+    assert_eq!(c.body["by_endpoint"]["GET Contacts"], 2, "{}", c.text);
+    assert_eq!(c.body["by_endpoint"]["POST Contacts"], 1, "{}", c.text);
 }
 
 #[tokio::test]
