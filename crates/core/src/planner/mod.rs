@@ -122,6 +122,9 @@ pub fn plan<R: CanonicalRecord>(input: &PlanInput<R>) -> Plan<R> {
         actions: Vec::new(),
         notes: Vec::new(),
     };
+    // The latest observation per id (a feed may repeat an id; the later entry wins).
+    let crm_present: Vec<&Observed<R>> = ctx.crm.values().filter_map(|o| present(o)).collect();
+    let graph_present: Vec<&Observed<R>> = ctx.graph.values().filter_map(|o| present(o)).collect();
     let mut links: Vec<&Link<R>> = input.links.iter().collect();
     links.sort_by_key(|l| l.id);
 
@@ -134,7 +137,7 @@ pub fn plan<R: CanonicalRecord>(input: &PlanInput<R>) -> Plan<R> {
 
     // Unlinked present Graph items, by stamp (a stamp is the CRM id of the record it copies).
     let mut stamped: BTreeMap<&str, Vec<&Observed<R>>> = BTreeMap::new();
-    for obs in input.graph.iter().filter_map(present) {
+    for &obs in &graph_present {
         if linked_graph.contains(obs.id.as_str()) {
             continue;
         }
@@ -162,7 +165,7 @@ pub fn plan<R: CanonicalRecord>(input: &PlanInput<R>) -> Plan<R> {
 
     // Unlinked records.
     let mut crm_candidates: BTreeMap<&str, &Observed<R>> = BTreeMap::new();
-    for obs in input.crm.iter().filter_map(present) {
+    for &obs in &crm_present {
         if linked_crm.contains(obs.id.as_str()) || crm_candidates.contains_key(obs.id.as_str()) {
             continue;
         }
@@ -174,7 +177,7 @@ pub fn plan<R: CanonicalRecord>(input: &PlanInput<R>) -> Plan<R> {
         }
     }
     let mut graph_candidates: BTreeMap<&str, &Observed<R>> = BTreeMap::new();
-    for obs in input.graph.iter().filter_map(present) {
+    for &obs in &graph_present {
         if linked_graph.contains(obs.id.as_str()) || claimed_graph.contains(&obs.id) {
             continue;
         }

@@ -1031,26 +1031,23 @@ fn plan_reports_health_per_record() {
 }
 
 #[test]
-#[ignore = "prints a sample preview; run with --run-ignored to look at it"]
-fn print_sample_preview() {
-    let mut i = input(
-        vec![link(1, "c1", "g1", jane()), link(2, "c2", "g2", jane())],
+fn repeated_feed_entries_use_the_latest() {
+    // Created then deleted within one feed: nothing to create.
+    let p = plan(&input(
+        vec![],
+        vec![present("c1", "v1", jane(), 0), deleted("c1")],
+        vec![],
+    ));
+    assert!(p.is_empty(), "{p}");
+    // The same item twice: one create, from the later entry.
+    let later = rec(&[("givenName", "Later")]);
+    let p = plan(&input(
+        vec![],
+        vec![],
         vec![
-            present(
-                "c3",
-                "v",
-                rec(&[("givenName", "New"), ("surname", "Person")]),
-                0,
-            ),
-            deleted("c2"),
+            present("g1", "w1", jane(), 0),
+            present("g1", "w2", later.clone(), 1),
         ],
-        vec![present(
-            "g1",
-            "g5",
-            rec(&[("givenName", "Jane"), ("jobTitle", "CEO")]),
-            0,
-        )],
-    );
-    i.settings.guards.max_deletes = 0;
-    println!("{}", plan(&i));
+    ));
+    assert_eq!(only(&p).op, Op::CreateInCrm { record: later });
 }
