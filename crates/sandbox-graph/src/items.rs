@@ -496,7 +496,24 @@ pub(crate) fn delta_state(
         ));
     }
     if state.epoch != mb.delta_epoch {
-        return Err(odata::sync_state_not_found(state.epoch, mb.delta_epoch));
+        // A fresh (token-less) delta URL for the client to restart from.
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some((s, e)) = &state.window {
+            pairs.push(("startDateTime", s.clone()));
+            pairs.push(("endDateTime", e.clone()));
+        }
+        let path = ctx
+            .segs
+            .iter()
+            .map(|s| urlencoding::encode(s).into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        return Err(
+            odata::sync_state_not_found(state.epoch, mb.delta_epoch).with_header(
+                "Location",
+                odata::link(&ctx.base, &format!("/{path}"), &pairs),
+            ),
+        );
     }
     Ok(state)
 }

@@ -732,6 +732,13 @@ async fn event_delta_round_trip_and_expiry() {
         (gone.status, gone.code()),
         (StatusCode::GONE, "SyncStateNotFound")
     );
+    let fresh = gone.headers["location"].to_str().unwrap().to_string();
+    assert!(
+        fresh.contains("/calendarView/delta?startDateTime="),
+        "{fresh}"
+    );
+    let restart = e.get(&fresh).await;
+    assert_eq!(restart.status, StatusCode::OK);
     // A fresh round works again.
     let (again, _, _) = drain(&e, first, &[]).await;
     assert_eq!(again.len(), 3);
