@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 
 use crate::fields::{self, format_datetime, RecordError};
 use crate::model::{self, is_dc, module_name, Org, PageToken, State, User};
-use crate::oauth::{base_url, random_hex};
+use crate::oauth::random_hex;
 use crate::records::{self, ItemResult, Origin};
 use crate::{query, ZohoSandbox};
 
@@ -1823,10 +1823,4 @@ Accept the invitation to get started: (sandbox) POST /control/zoho/invitations/{
         StatusCode::CREATED,
         json!({"users": [{"code": "SUCCESS", "details": {"id": id}, "message": "User added", "status": "success"}]}),
     ))
-}
-
-/// Base URL of the API for a request (used by the control API).
-#[allow(dead_code)]
-pub(crate) fn api_domain(headers: &HeaderMap, dc: &str) -> String {
-    format!("{}/zoho/{dc}/api", base_url(headers))
 }

@@ -243,19 +243,4 @@ pub fn router(sandbox: ZohoSandbox) -> Router {
         .with_state(sandbox)
 }
 
-/// Base URLs for the startup JSON line, built from `base` (`http://127.0.0.1:PORT`).
-pub fn base_urls(base: &str) -> serde_json::Value {
-    let mut dcs = serde_json::Map::new();
-    for (dc, _) in model::DATA_CENTRES {
-        dcs.insert(
-            dc.to_string(),
-            serde_json::json!({
-                "accounts": format!("{base}/zoho/{dc}/accounts"),
-                "api": format!("{base}/zoho/{dc}/api"),
-            }),
-        );
-    }
-    serde_json::Value::Object(dcs)
-}
-
 pub use oauth::MintedToken;
