@@ -1344,7 +1344,7 @@ async fn request_window_limit_is_enforced_with_retry_after() {
 #[tokio::test]
 async fn mailbox_concurrency_limit_is_enforced() {
     let e = env().await;
-    e.control(Method::PUT, "/faults", json!({"latency_ms": 400}))
+    e.control(Method::PUT, "/faults", json!({"latency_ms": 1500}))
         .await;
     let mut handles = Vec::new();
     for _ in 0..8 {
