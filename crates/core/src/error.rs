@@ -48,6 +48,13 @@ pub enum RecordError {
         /// What fits.
         max: usize,
     },
+    /// A field the CRM requires would be empty (for example a Microsoft contact with no last
+    /// name, when `Last_Name` is mapped to `surname`).
+    #[error("field `{field}` is required by the CRM but would be empty")]
+    MissingMandatory {
+        /// The CRM field.
+        field: String,
+    },
     /// A canonical field id the module does not know.
     #[error("unknown field `{0}`")]
     UnknownField(String),

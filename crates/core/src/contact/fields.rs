@@ -257,6 +257,9 @@ pub struct CrmField {
     pub length: Option<usize>,
     /// Read-only fields cannot be written, so they cannot take part in a two-way mapping.
     pub read_only: bool,
+    /// The CRM refuses a record without it (Zoho `system_mandatory`; Contacts: `Last_Name`).
+    #[serde(default)]
+    pub mandatory: bool,
     /// A custom (user-created) field. Custom fields may be mapped like standard ones.
     pub custom: bool,
 }
@@ -270,6 +273,7 @@ impl CrmField {
             data_type,
             length,
             read_only: false,
+            mandatory: false,
             custom: false,
         }
     }
@@ -284,7 +288,10 @@ pub fn standard_crm_contact_fields() -> Vec<CrmField> {
     let mut out = vec![
         CrmField::standard("Salutation", C::Picklist, None),
         CrmField::standard("First_Name", C::Text, None),
-        CrmField::standard("Last_Name", C::Text, None),
+        CrmField {
+            mandatory: true,
+            ..CrmField::standard("Last_Name", C::Text, None)
+        },
         CrmField::standard("Email", C::Email, None),
         CrmField::standard("Secondary_Email", C::Email, None),
         CrmField::standard("Phone", C::Phone, None),

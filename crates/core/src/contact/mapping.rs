@@ -568,6 +568,7 @@ impl ValidatedMapping {
     /// mapped field is returned. Lookups are written as `{"name": ...}`.
     ///
     /// # Errors
+    /// [`RecordError::MissingMandatory`] when a mandatory CRM field would be empty,
     /// [`RecordError::TooLong`] when a value exceeds the CRM field's length, and
     /// [`RecordError::TooManyValues`] when a list has more values than mapped CRM fields can
     /// hold; nothing is truncated or dropped.
@@ -789,6 +790,11 @@ fn put_crm(
                 Value::String(v)
             };
             out.insert(f.api_name.clone(), json);
+        }
+        None if f.mandatory => {
+            return Err(RecordError::MissingMandatory {
+                field: f.api_name.clone(),
+            })
         }
         None if updating => {
             out.insert(f.api_name.clone(), Value::Null);

@@ -115,6 +115,7 @@ fn validation_reports_every_blocking_problem() {
         data_type: CrmType::Text,
         length: None,
         read_only: true,
+        mandatory: false,
         custom: false,
     });
     let entry = |c: &str, m: &str| MappingEntry {
@@ -174,6 +175,7 @@ fn four_email_mapping() -> (ValidatedMapping, Vec<CrmField>) {
             data_type: CrmType::Email,
             length: Some(100),
             read_only: false,
+            mandatory: false,
             custom: true,
         });
     }
@@ -426,4 +428,20 @@ fn over_long_values_are_rejected_not_truncated() {
             max: 5
         })
     );
+}
+
+#[test]
+fn a_contact_without_last_name_is_refused_before_any_call() {
+    let m = default_validated();
+    let mut g = graph_jane();
+    g.as_object_mut().unwrap().remove("surname");
+    let r = m.graph_to_canonical(&g).unwrap().record;
+    assert_eq!(
+        m.canonical_to_crm(&r, None),
+        Err(RecordError::MissingMandatory {
+            field: "Last_Name".into()
+        })
+    );
+    // Clearing it on update is refused too.
+    assert!(m.canonical_to_crm(&r, Some(&zoho_jane())).is_err());
 }
