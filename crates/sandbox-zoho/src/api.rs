@@ -456,7 +456,7 @@ fn dispatch(
         return invalid_url();
     };
     let r = match (method, rest) {
-        (&Method::GET, ["users"]) => users_list(st, ctx, q),
+        (&Method::GET, ["users"]) => users_list(st, ctx, q, headers),
         (&Method::POST, ["users"]) => users_add(st, ctx, body),
         (&Method::GET, ["users", "actions", "count"]) => users_count(st, ctx, q),
         (&Method::GET, ["users", id]) => users_get(st, ctx, id),
@@ -506,11 +506,11 @@ fn module_routes(
         }
         (&Method::POST, []) => {
             require(module_scope_ok(ctx, module, "CREATE"))?;
-            write_records(st, ctx, module, body, None, false)
+            write_records(st, ctx, module, body, None, false, headers)
         }
         (&Method::PUT, []) => {
             require(module_scope_ok(ctx, module, "UPDATE"))?;
-            write_records(st, ctx, module, body, None, true)
+            write_records(st, ctx, module, body, None, true, headers)
         }
         (&Method::DELETE, []) => {
             require(module_scope_ok(ctx, module, "DELETE"))?;
@@ -574,7 +574,7 @@ fn module_routes(
         }
         (&Method::PUT, [id]) => {
             require(module_scope_ok(ctx, module, "UPDATE"))?;
-            write_records(st, ctx, module, body, Some(id), true)
+            write_records(st, ctx, module, body, Some(id), true, headers)
         }
         (&Method::DELETE, [id]) => {
             require(module_scope_ok(ctx, module, "DELETE"))?;
@@ -958,6 +958,53 @@ pub(crate) fn data_items(body: &Value) -> Result<&Vec<Value>, Resp> {
     Ok(items)
 }
 
+/// `If-Unmodified-Since` on updates: 412 when a target record changed after that instant;
+/// nothing is written then.
+fn check_unmodified_since(
+    st: &State,
+    ctx: &Ctx,
+    module: &str,
+    items: &[Value],
+    path_id: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(), Resp> {
+    let Some(h) = headers.get(header::IF_UNMODIFIED_SINCE) else {
+        return Ok(());
+    };
+    let Some(since) = h.to_str().ok().and_then(fields::parse_datetime) else {
+        return Err(bad(
+            "INVALID_DATA",
+            "If-Unmodified-Since must be an ISO 8601 date-time with offset",
+            json!({"header_name": "If-Unmodified-Since"}),
+        ));
+    };
+    let o = org(st, ctx);
+    let ids: Vec<String> = match path_id {
+        Some(id) => vec![id.to_string()],
+        None => items
+            .iter()
+            .filter_map(|i| match i.get("id")? {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect(),
+    };
+    for id in ids {
+        if let Some(r) = o.records.get(module).and_then(|m| m.get(&id)) {
+            if r.modified_time > since {
+                return Err(err(
+                    StatusCode::PRECONDITION_FAILED,
+                    "PRECONDITION_FAILED",
+                    "the record was modified after the If-Unmodified-Since time",
+                    json!({"id": id, "Modified_Time": format_datetime(r.modified_time, &ctx.tz)}),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `POST /Contacts/upsert`: update the record whose duplicate-check field matches, else insert.
 fn upsert(st: &mut State, ctx: &Ctx, module: &str, body: &[u8]) -> Result<Resp, Resp> {
     let v = parse_body(body)?;
@@ -1077,9 +1124,13 @@ fn write_records(
     body: &[u8],
     path_id: Option<&str>,
     is_update: bool,
+    headers: &HeaderMap,
 ) -> Result<Resp, Resp> {
     let v = parse_body(body)?;
     let items = data_items(&v)?.clone();
+    if is_update {
+        check_unmodified_since(st, ctx, module, &items, path_id, headers)?;
+    }
     if path_id.is_some() && items.len() != 1 {
         return Err(bad(
             "LIMIT_EXCEEDED",
@@ -1588,8 +1639,14 @@ fn user_matches(o: &Org, u: &User, kind: &str, caller: &str) -> Option<bool> {
     })
 }
 
-fn users_list(st: &mut State, ctx: &Ctx, q: &BTreeMap<String, String>) -> Result<Resp, Resp> {
+fn users_list(
+    st: &mut State,
+    ctx: &Ctx,
+    q: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Resp, Resp> {
     users_scope(ctx, "READ")?;
+    let ims = parse_ims(headers)?;
     let kind = q.get("type").map(String::as_str).unwrap_or("AllUsers");
     let per_page = parse_per_page(q, 200)?;
     let page = parse_page(q)?;
@@ -1604,9 +1661,12 @@ fn users_list(st: &mut State, ctx: &Ctx, q: &BTreeMap<String, String>) -> Result
                     json!({"param_name": "type"}),
                 ))
             }
-            Some(true) => list.push(u),
-            Some(false) => {}
+            Some(true) if ims.is_none_or(|t| u.modified_time > t) => list.push(u),
+            Some(_) => {}
         }
+    }
+    if list.is_empty() && ims.is_some() {
+        return Ok(Resp::empty(StatusCode::NOT_MODIFIED));
     }
     let start = (page - 1) * per_page;
     let slice: Vec<Value> = list

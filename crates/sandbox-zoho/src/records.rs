@@ -48,6 +48,12 @@ impl Origin {
     }
 }
 
+/// Zoho keeps record times at second precision (the API shows no fractions); truncating here
+/// keeps `If-Modified-Since` / `If-Unmodified-Since` with a shown time exact.
+fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+
 /// Outcome of one record in a batch write.
 pub type ItemResult = Result<String, RecordError>;
 
@@ -206,6 +212,7 @@ pub fn insert(
     now: DateTime<Utc>,
     mails: &mut Vec<SentMail>,
 ) -> Vec<ItemResult> {
+    let now = whole_second(now);
     let mut results = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let Some(obj) = item.as_object() else {
@@ -268,6 +275,7 @@ pub fn update(
     now: DateTime<Utc>,
     mails: &mut Vec<SentMail>,
 ) -> Vec<ItemResult> {
+    let now = whole_second(now);
     let mut results = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let Some(obj) = item.as_object() else {
@@ -382,6 +390,7 @@ pub fn delete(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Vec<ItemResult> {
+    let now = whole_second(now);
     ids.iter()
         .map(|id| {
             let removed = org.records.get_mut(module).and_then(|m| m.remove(id));

@@ -216,6 +216,18 @@ async fn users_types_and_profiles() {
         400,
         "INVALID_DATA",
     );
+    let later = (env.sb.now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let url = format!("{}/users?type=AllUsers", env.api("us"));
+    let r = env
+        .send(
+            Method::GET,
+            &url,
+            Some(&t),
+            None,
+            &[("If-Modified-Since", &later)],
+        )
+        .await;
+    assert_eq!(r.status, 304);
     let count = env.get(&t, "/users/actions/count?type=ActiveUsers").await;
     assert_eq!(count.body["count"], 3);
     let one = env

@@ -818,3 +818,44 @@ async fn upsert_contacts_by_email_and_unsupported_modules() {
         "API_NOT_SUPPORTED",
     );
 }
+
+#[tokio::test]
+async fn if_unmodified_since_guards_updates() {
+    let env = start().await;
+    let t = env.token(AIKO);
+    let c = env
+        .post(&t, "/Contacts", json!({"data": [{"Last_Name": "Guarded"}]}))
+        .await;
+    let id = c.body["data"][0]["details"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let seen = c.body["data"][0]["details"]["Modified_Time"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.sb.advance_clock(Duration::seconds(5));
+    let url = format!("{}/Contacts/{id}", env.api("us"));
+    let ok = env
+        .send(
+            Method::PUT,
+            &url,
+            Some(&t),
+            Some(json!({"data": [{"Title": "A"}]})),
+            &[("If-Unmodified-Since", &seen)],
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let stale = env
+        .send(
+            Method::PUT,
+            &format!("{}/Contacts", env.api("us")),
+            Some(&t),
+            Some(json!({"data": [{"id": id, "Title": "B"}]})),
+            &[("If-Unmodified-Since", &seen)],
+        )
+        .await;
+    assert_error(&stale, 412, "PRECONDITION_FAILED");
+    let g = env.get(&t, &format!("/Contacts/{id}")).await;
+    assert_eq!(g.body["data"][0]["Title"], "A", "nothing written on 412");
+}
