@@ -1564,6 +1564,31 @@ fn event_item(
             let mut internal = item.internal.clone();
             event_write(&mut fields, &mut internal, &body, false, true)?;
             let before: Vec<String> = addresses(item.fields.get("attendees"));
+            // Occurrences the change made disappear are reported as removed by
+            // the next delta rounds (the series may have shrunk or stopped
+            // recurring).
+            let horizon = ctx.now.max(master_bounds(&item).map_or(ctx.now, |b| b.0))
+                + Duration::days(MAX_WINDOW_DAYS);
+            let mut after_item = item.clone();
+            after_item.fields = fields.clone();
+            after_item.internal = internal.clone();
+            let after: Vec<NaiveDate> = occurrences(&after_item, horizon)
+                .iter()
+                .map(|o| o.date)
+                .collect();
+            let mut gone: Vec<Value> = internal
+                .get("removedOccurrences")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for o in occurrences(&item, horizon) {
+                if !after.contains(&o.date) {
+                    gone.push(Value::from(o.date.format("%Y%m%d").to_string()));
+                }
+            }
+            if !gone.is_empty() {
+                internal.insert("removedOccurrences".into(), Value::Array(gone));
+            }
             let it = mb.get_mut(id).ok_or_else(ApiError::not_found)?;
             it.fields = fields;
             it.internal = internal;
@@ -1967,12 +1992,21 @@ fn event_delta(
                 changes.push((i.seq, EvChange::Occ(i, o)));
             }
             if since > 0 {
+                // The series id itself is never an instance: drop it in case it was one.
+                changes.push((i.seq, EvChange::Removed(i.id.clone())));
+                let gone = i
+                    .internal
+                    .get("removedOccurrences")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten();
                 for d in i
                     .internal
                     .get("cancelled")
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
+                    .chain(gone)
                 {
                     if let Some(date) = d
                         .as_str()
@@ -1990,6 +2024,23 @@ fn event_delta(
                 // Changed but outside the window: reported as removed (event-delta.md).
                 _ if since > 0 => changes.push((i.seq, EvChange::Removed(i.id.clone()))),
                 _ => {}
+            }
+            // Occurrences of a former series.
+            if since > 0 {
+                for d in i
+                    .internal
+                    .get("removedOccurrences")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(date) = d
+                        .as_str()
+                        .and_then(|s| NaiveDate::parse_from_str(s, "%Y%m%d").ok())
+                    {
+                        changes.push((i.seq, EvChange::Removed(occurrence_id(&i.id, date))));
+                    }
+                }
             }
         }
     }

@@ -2165,3 +2165,66 @@ async fn outlook_supported_time_zones() {
         assert_eq!(r.status, StatusCode::CREATED, "{alias}");
     }
 }
+
+/// A series edited on the Microsoft side: occurrences that disappear (range
+/// shortened, recurrence removed) are reported as removed by the delta.
+#[tokio::test]
+async fn event_delta_reports_occurrences_removed_by_a_series_change() {
+    let e = env().await;
+    let cal = e
+        .post("/me/calendars", json!({"name": "Series"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = e.post(&format!("/me/calendars/{cal}/events"), json!({
+        "subject": "Daily", "start": {"dateTime": "2030-01-01T09:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2030-01-01T09:30:00", "timeZone": "UTC"},
+        "recurrence": {"pattern": {"type": "daily", "interval": 1}, "range": {"type": "numbered", "startDate": "2030-01-01", "numberOfOccurrences": 5}}
+    })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let master = r.body["id"].as_str().unwrap().to_string();
+    let first = format!("{}/me/calendars/{cal}/calendarView/delta?startDateTime=2030-01-01T00:00:00Z&endDateTime=2030-02-01T00:00:00Z", e.graph);
+    let (items, delta, _) = drain(&e, first, &[]).await;
+    assert_eq!(items.len(), 5);
+    assert!(items
+        .iter()
+        .all(|i| i["type"] == "occurrence" && i["seriesMasterId"] == master.as_str()));
+    let p = e.patch(&format!("/me/events/{master}"), json!({"recurrence": {"pattern": {"type": "daily", "interval": 1}, "range": {"type": "numbered", "startDate": "2030-01-01", "numberOfOccurrences": 3}}})).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let (changes, delta, _) = drain(&e, delta, &[]).await;
+    let removed: Vec<&str> = changes
+        .iter()
+        .filter(|c| c.get("@removed").is_some())
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let kept: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c.get("@removed").is_none())
+        .collect();
+    assert_eq!(kept.len(), 3);
+    for gone in [&items[3]["id"], &items[4]["id"]] {
+        assert!(
+            removed.contains(&gone.as_str().unwrap()),
+            "{gone} must be removed: {removed:?}"
+        );
+    }
+    // Recurrence dropped: the event becomes a single instance with the master id.
+    let p = e
+        .patch(&format!("/me/events/{master}"), json!({"recurrence": null}))
+        .await;
+    assert_eq!(p.body["type"], "singleInstance");
+    let (changes, _, _) = drain(&e, delta, &[]).await;
+    assert!(changes
+        .iter()
+        .any(|c| c["id"] == master.as_str() && c.get("@removed").is_none()));
+    for o in &items[..3] {
+        assert!(
+            changes
+                .iter()
+                .any(|c| c["id"] == o["id"] && c.get("@removed").is_some()),
+            "{} must be removed",
+            o["id"]
+        );
+    }
+}
