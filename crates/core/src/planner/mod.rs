@@ -159,6 +159,47 @@ pub fn plan<R: CanonicalRecord>(input: &PlanInput<R>) -> Plan<R> {
         }
     }
 
+    // A detached CRM record (its Microsoft copy was deleted, propagation off) whose contact the
+    // user re-created by hand in Microsoft 365 is re-linked by natural key rather than copied
+    // into the CRM a second time, when the key is unambiguous everywhere.
+    let mut unlinked_graph_by_key: BTreeMap<String, Vec<&Observed<R>>> = BTreeMap::new();
+    for &obs in &graph_present {
+        if !linked_graph.contains(obs.id.as_str())
+            && !claimed_graph.contains(&obs.id)
+            && obs.stamp.is_none()
+        {
+            if let Some(k) = obs.record.natural_key() {
+                unlinked_graph_by_key.entry(k).or_default().push(obs);
+            }
+        }
+    }
+    let mut crm_keys: BTreeMap<String, usize> = BTreeMap::new();
+    for &obs in &crm_present {
+        if obs.exclusion.is_none() || linked_crm.contains(obs.id.as_str()) {
+            if let Some(k) = obs.record.natural_key() {
+                *crm_keys.entry(k).or_default() += 1;
+            }
+        }
+    }
+    for link in &links {
+        if link.state != LinkState::Detached || attached.contains_key(&link.id) {
+            continue;
+        }
+        let crm_now = link.crm_id.as_deref().and_then(|id| ctx.crm.get(id));
+        let Some(Observation::Present(c)) = crm_now else {
+            continue;
+        };
+        let Some(key) = c.record.natural_key() else {
+            continue;
+        };
+        if let Some([g]) = unlinked_graph_by_key.get(&key).map(Vec::as_slice) {
+            if crm_keys.get(&key) == Some(&1) {
+                attached.insert(link.id, g.id.clone());
+                claimed_graph.insert(g.id.clone());
+            }
+        }
+    }
+
     for link in &links {
         decide_link(&mut ctx, link, attached.get(&link.id));
     }

@@ -1051,3 +1051,48 @@ fn repeated_feed_entries_use_the_latest() {
     ));
     assert_eq!(only(&p).op, Op::CreateInCrm { record: later });
 }
+
+#[test]
+fn detached_record_relinks_when_the_user_recreates_it_in_microsoft() {
+    let mut l = link(1, "c1", "g1", jane());
+    l.graph_id = None;
+    l.graph_version = None;
+    l.state = LinkState::Detached;
+    let recreated = rec(&[
+        ("givenName", "Jane"),
+        ("surname", "Doe"),
+        ("emailAddresses", "jane@example.com"),
+        ("mobilePhone", "+81 90"),
+    ]);
+    let p = plan(&input(
+        vec![l.clone()],
+        vec![present("c1", "c1", jane(), 0)],
+        vec![present("g7", "w1", recreated.clone(), 3)],
+    ));
+    let a = only(&p);
+    assert_eq!((a.link, a.graph_id.as_deref()), (Some(1), Some("g7")));
+    assert_eq!(a.reason, Reason::ChangedInGraph);
+    assert!(matches!(&a.op, Op::Update { crm: Some(w), graph: None, .. } if w.record == recreated));
+    // Another CRM record with the same email makes it ambiguous: no re-link, no copy.
+    let twin = present(
+        "c2",
+        "v",
+        rec(&[
+            ("givenName", "Twin"),
+            ("emailAddresses", "jane@example.com"),
+        ]),
+        0,
+    );
+    let p = plan(&input(
+        vec![l],
+        vec![present("c1", "c1", jane(), 0), twin],
+        vec![present("g7", "w1", recreated, 3)],
+    ));
+    assert!(p.actions.iter().all(|a| a.link != Some(1)), "{p}");
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a.op, Op::CreateInCrm { .. })),
+        "{p}"
+    );
+}
