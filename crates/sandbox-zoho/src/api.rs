@@ -21,7 +21,10 @@ use crate::records::{self, ItemResult, Origin};
 use crate::{query, ZohoSandbox};
 
 pub(crate) fn routes() -> Router<ZohoSandbox> {
-    Router::new().route("/zoho/{dc}/api/{*rest}", any(handle))
+    // 100 records with 32,000-character text areas must fit in one request.
+    Router::new()
+        .route("/zoho/{dc}/api/{*rest}", any(handle))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
 }
 
 /// An API response before it becomes HTTP: status, optional JSON body, extra credits.
@@ -466,6 +469,7 @@ fn dispatch(
         (&Method::GET, ["settings", "profiles"]) => profiles(st, ctx, None),
         (&Method::GET, ["settings", "profiles", id]) => profiles(st, ctx, Some(id)),
         (&Method::GET, ["settings", "modules"]) => modules_list(ctx),
+        (&Method::GET, ["org"]) => org_info(st, ctx),
         (&Method::POST, ["coql"]) => require(scope_has(&ctx.scopes, &["ZohoCRM.coql.READ".into()]))
             .and_then(|_| query::coql(st, ctx, body)),
         (_, ["coql"]) => Err(bad_method()),
@@ -1422,6 +1426,37 @@ fn mass_update_status(
 
 // ---------------------------------------------------------------------------------------------
 // metadata
+
+fn org_info(st: &mut State, ctx: &Ctx) -> Result<Resp, Resp> {
+    require(scope_has(
+        &ctx.scopes,
+        &["ZohoCRM.org.ALL".into(), "ZohoCRM.org.READ".into()],
+    ))?;
+    let o = org(st, ctx);
+    let admin = o.users.iter().find(|u| {
+        o.profile(&u.profile_id)
+            .is_some_and(|p| p.name == "Administrator")
+    });
+    let edition = serde_json::to_value(o.edition)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_uppercase));
+    Ok(Resp::json(
+        StatusCode::OK,
+        json!({"org": [{
+            "id": o.id,
+            "zgid": o.id,
+            "company_name": o.name,
+            "time_zone": o.time_zone,
+            "primary_email": admin.map(|u| u.email.clone()),
+            "primary_zuid": admin.map(|u| u.zuid.clone()),
+            "country_code": if o.dc == "jp" || o.time_zone == "Asia/Tokyo" { "JP" } else { "US" },
+            "currency": if o.dc == "jp" { "JPY" } else { "USD" },
+            "license_details": {"paid": o.edition != model::Edition::Free, "paid_type": edition,
+                                "users_license_purchased": o.license_limit},
+            "domain_name": format!("org{}", o.id),
+        }]}),
+    ))
+}
 
 fn modules_list(ctx: &Ctx) -> Result<Resp, Resp> {
     require(scope_has(

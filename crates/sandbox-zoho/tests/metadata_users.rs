@@ -455,3 +455,16 @@ async fn custom_profile_with_manage_users_may_add_users() {
         "email": "ren.yamamoto@sakura-demo.example", "role": role_id, "profile": {"id": profile_id, "name": "Sales Manager"}}]})).await;
     assert_eq!(added.status, 201, "{}", added.text);
 }
+
+#[tokio::test]
+async fn org_info() {
+    let env = start().await;
+    let t = env.token_scopes(AIKO, &["ZohoCRM.org.READ"]);
+    let r = env.get(&t, "/org").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["org"][0]["company_name"], "Sakura Trading (Demo)");
+    assert_eq!(r.body["org"][0]["time_zone"], "Asia/Tokyo");
+    assert_eq!(r.body["org"][0]["primary_email"], AIKO);
+    let no = env.token_scopes(AIKO, &["ZohoCRM.modules.ALL"]);
+    assert_error(&env.get(&no, "/org").await, 401, "OAUTH_SCOPE_MISMATCH");
+}

@@ -859,3 +859,24 @@ async fn if_unmodified_since_guards_updates() {
     let g = env.get(&t, &format!("/Contacts/{id}")).await;
     assert_eq!(g.body["data"][0]["Title"], "A", "nothing written on 412");
 }
+
+#[tokio::test]
+async fn hundred_records_with_long_descriptions_fit_in_one_call() {
+    let env = start().await;
+    let t = env.token(AIKO);
+    let text = "説明".repeat(16_000); // 32,000 characters, ~96 KB in UTF-8
+    let items: Vec<Value> = (0..100)
+        .map(|i| json!({"Last_Name": format!("L{i}"), "Description": text}))
+        .collect();
+    let r = env.post(&t, "/Contacts", json!({"data": items})).await;
+    assert_eq!(r.status, 201);
+    let too_long = format!("{text}x");
+    let r = env
+        .post(
+            &t,
+            "/Contacts",
+            json!({"data": [{"Last_Name": "x", "Description": too_long}]}),
+        )
+        .await;
+    assert_eq!(r.body["data"][0]["details"]["maximum_length"], 32000);
+}
