@@ -1586,9 +1586,15 @@ fn event_item(
                     gone.push(Value::from(o.date.format("%Y%m%d").to_string()));
                 }
             }
-            if !gone.is_empty() {
-                internal.insert("removedOccurrences".into(), Value::Array(gone));
-            }
+            // A date that is back in the series is no longer removed.
+            gone.retain(|d| {
+                d.as_str()
+                    .and_then(|s| NaiveDate::parse_from_str(s, "%Y%m%d").ok())
+                    .is_some_and(|d| !after.contains(&d))
+            });
+            gone.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            gone.dedup();
+            internal.insert("removedOccurrences".into(), Value::Array(gone));
             let it = mb.get_mut(id).ok_or_else(ApiError::not_found)?;
             it.fields = fields;
             it.internal = internal;

@@ -2209,6 +2209,17 @@ async fn event_delta_reports_occurrences_removed_by_a_series_change() {
             "{gone} must be removed: {removed:?}"
         );
     }
+    // Extending it again brings the dates back without a stale @removed.
+    let p = e.patch(&format!("/me/events/{master}"), json!({"recurrence": {"pattern": {"type": "daily", "interval": 1}, "range": {"type": "numbered", "startDate": "2030-01-01", "numberOfOccurrences": 5}}})).await;
+    assert_eq!(p.status, StatusCode::OK);
+    let (changes, delta, _) = drain(&e, delta, &[]).await;
+    let fourth = items[3]["id"].as_str().unwrap();
+    assert!(changes
+        .iter()
+        .any(|c| c["id"] == fourth && c.get("@removed").is_none()));
+    assert!(!changes
+        .iter()
+        .any(|c| c["id"] == fourth && c.get("@removed").is_some()));
     // Recurrence dropped: the event becomes a single instance with the master id.
     let p = e
         .patch(&format!("/me/events/{master}"), json!({"recurrence": null}))
