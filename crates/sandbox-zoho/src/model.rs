@@ -388,6 +388,10 @@ pub struct Faults {
     /// How long a "timed out" response hangs before the emulator answers 504 (ms).
     #[serde(default)]
     pub hang_ms: Option<u64>,
+    /// Search indexing delay (ms): records created or changed more recently are not found by
+    /// `/search` yet, as the reference warns (use COQL or GET for read-after-write).
+    #[serde(default)]
+    pub search_index_delay_ms: u64,
 }
 
 /// Request counters per endpoint family.

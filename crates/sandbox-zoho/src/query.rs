@@ -402,11 +402,15 @@ pub(crate) fn search(
             json!({"limit": 2000}),
         ));
     }
+    let indexed_before =
+        ctx.now - chrono::Duration::milliseconds(st.faults.search_index_delay_ms as i64);
+    let delay = st.faults.search_index_delay_ms > 0;
     let mut hits: Vec<&Record> = o
         .records
         .get(module)
         .into_iter()
         .flat_map(|m| m.values())
+        .filter(|r| !delay || r.modified_time <= indexed_before)
         .filter(|r| filter(r))
         .collect();
     hits.sort_by_key(|r| std::cmp::Reverse(r.id.parse::<u64>().unwrap_or(0)));

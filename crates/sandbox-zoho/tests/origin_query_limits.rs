@@ -342,6 +342,40 @@ async fn search_criteria_email_word() {
 }
 
 #[tokio::test]
+async fn search_index_delay_hides_fresh_records() {
+    let env = start().await;
+    let t = env.token(AIKO);
+    env.control(
+        Method::PUT,
+        "/faults",
+        Some(json!({"search_index_delay_ms": 60000})),
+    )
+    .await;
+    env.post(
+        &t,
+        "/Contacts",
+        json!({"data": [{"Last_Name": "Fresh", "Email": "fresh@example.com"}]}),
+    )
+    .await;
+    assert_eq!(
+        env.get(&t, "/Contacts/search?email=fresh@example.com")
+            .await
+            .status,
+        204
+    );
+    let coql = env.post(&t, "/coql", json!({"select_query": "select Last_Name from Contacts where Email = 'fresh@example.com'"})).await;
+    assert_eq!(coql.status, 200, "COQL reads after write");
+    env.sb.advance_clock(Duration::seconds(61));
+    let t = env.token(AIKO);
+    assert_eq!(
+        env.get(&t, "/Contacts/search?email=fresh@example.com")
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
 async fn coql_queries_and_errors() {
     let env = start().await;
     let t = env.token(AIKO);
