@@ -231,6 +231,14 @@ pub fn insert(
                 .and_then(|o| o.get("id").and_then(Value::as_str).map(str::to_string))
                 .unwrap_or_else(|| actor.to_string());
             derive(module, &mut values, None, now);
+            // Checkboxes left out of an insert are stored unchecked, as the CRM does.
+            for f in org.fields.get(module).into_iter().flatten() {
+                if f.data_type == "boolean" && !f.read_only {
+                    values
+                        .entry(f.api_name.clone())
+                        .or_insert(Value::Bool(false));
+                }
+            }
             let id = org.new_id();
             let rec = Record {
                 id: id.clone(),

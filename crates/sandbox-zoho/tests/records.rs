@@ -442,6 +442,10 @@ async fn update_is_partial_and_tracks_modifier() {
     assert_eq!(rec["Created_By"]["email"], AIKO);
     assert_ne!(rec["Modified_Time"], rec["Created_Time"]);
     assert!(rec["Email"].is_null(), "empty fields are null");
+    assert_eq!(
+        rec["Email_Opt_Out"], false,
+        "checkboxes default to unchecked"
+    );
     let r = env.put(&aiko, "/Contacts", json!({"data": [{"Phone": "1"}, {"id": "999", "Phone": "1"}, {"id": id, "Last_Name": null}]})).await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.body["data"][0]["code"], "MANDATORY_NOT_FOUND");
