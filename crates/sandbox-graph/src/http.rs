@@ -316,28 +316,8 @@ async fn graph(
         state: &state,
         mailbox,
     };
-    let faults = state.faults();
-    if faults.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
-    }
-    if faults.error_rate > 0.0 && rand::rng().random::<f64>() < faults.error_rate {
-        let status = StatusCode::from_u16(faults.error_status.unwrap_or(503))
-            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        let code = faults.error_code.clone().unwrap_or_else(|| {
-            match status.as_u16() {
-                503 => "ServiceUnavailable",
-                504 => "GatewayTimeout",
-                _ => "UnknownError",
-            }
-            .to_string()
-        });
-        let err = ApiError::new(
-            status,
-            &code,
-            "The service is temporarily unavailable (injected fault).",
-        )
-        .with_header("Retry-After", "1");
-        return to_response(error_out(&err, now));
+    if let Some(fault) = injected(&state).await {
+        return to_response(error_out(&fault, now));
     }
     let out = run(&state, &ctx);
     if ctx.is_write() && out.status.is_success() {
@@ -635,7 +615,7 @@ async fn batch(state: &GraphState, outer: &Ctx) -> Out {
                 now,
             )
         } else {
-            run_part(state, outer, r)
+            run_part(state, outer, r).await
         };
         statuses.push((id.clone(), out.status.as_u16()));
         let mut headers = serde_json::Map::new();
@@ -657,7 +637,7 @@ async fn batch(state: &GraphState, outer: &Ctx) -> Out {
     Out::json(StatusCode::OK, json!({ "responses": responses }))
 }
 
-fn run_part(state: &GraphState, outer: &Ctx, r: &Value) -> Out {
+async fn run_part(state: &GraphState, outer: &Ctx, r: &Value) -> Out {
     let now = state.now();
     let method = r["method"]
         .as_str()
@@ -704,9 +684,41 @@ fn run_part(state: &GraphState, outer: &Ctx, r: &Value) -> Out {
     if let Err(e) = admit(state, &mailbox) {
         return error_out(&e, now);
     }
-    let out = run(state, &ctx);
-    release(state, &mailbox);
-    out
+    let _slot = Slot { state, mailbox };
+    // Latency and injected errors apply to each part, as to a single request.
+    if let Some(fault) = injected(state).await {
+        return error_out(&fault, now);
+    }
+    run(state, &ctx)
+}
+
+/// Applies the latency fault; returns the injected error, if one is drawn.
+async fn injected(state: &GraphState) -> Option<ApiError> {
+    let faults = state.faults();
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    if faults.error_rate > 0.0 && rand::rng().random::<f64>() < faults.error_rate {
+        let status = StatusCode::from_u16(faults.error_status.unwrap_or(503))
+            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let code = faults.error_code.clone().unwrap_or_else(|| {
+            match status.as_u16() {
+                503 => "ServiceUnavailable",
+                504 => "GatewayTimeout",
+                _ => "UnknownError",
+            }
+            .to_string()
+        });
+        return Some(
+            ApiError::new(
+                status,
+                &code,
+                "The service is temporarily unavailable (injected fault).",
+            )
+            .with_header("Retry-After", "1"),
+        );
+    }
+    None
 }
 
 /// Builds `@odata.context` for a path under the service root.

@@ -1399,6 +1399,15 @@ async fn faults_error_rate_and_timeout_after_commit() {
     let r = e.get("/me").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.headers.get("retry-after").is_some());
+    let b = e
+        .post(
+            "/$batch",
+            json!({"requests": [{"id": "1", "method": "GET", "url": "/me"}]}),
+        )
+        .await;
+    assert_eq!(b.status, StatusCode::OK, "the batch itself succeeds");
+    assert_eq!(b.body["responses"][0]["status"], 503);
+    assert_eq!(b.body["responses"][0]["headers"]["Retry-After"], "1");
     e.control(
         Method::PUT,
         "/faults",
