@@ -70,3 +70,40 @@ pub enum ModuleKind {
     /// CRM Tasks ⇄ the "Zoho CRM Tasks" Microsoft To Do list.
     Tasks,
 }
+
+impl ModuleKind {
+    /// All modules, in the order the UI lists them.
+    pub const ALL: [ModuleKind; 3] = [ModuleKind::Events, ModuleKind::Contacts, ModuleKind::Tasks];
+
+    /// The stable key used in the store, the CLI and across the IPC boundary.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModuleKind::Events => "events",
+            ModuleKind::Contacts => "contacts",
+            ModuleKind::Tasks => "tasks",
+        }
+    }
+}
+
+impl std::fmt::Display for ModuleKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A module key that is not one of `events`, `contacts`, `tasks`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown module {0:?}; expected events, contacts or tasks")]
+pub struct UnknownModule(pub String);
+
+impl std::str::FromStr for ModuleKind {
+    type Err = UnknownModule;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ModuleKind::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| UnknownModule(s.to_owned()))
+    }
+}

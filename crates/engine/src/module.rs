@@ -1,58 +1,9 @@
 //! Sync modules (Events, Contacts, Tasks), their state, and the rule for enabling one.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-/// One of the three things the app keeps in sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModuleKind {
-    /// Zoho CRM Events ⇄ the dedicated Outlook calendar.
-    Events,
-    /// Zoho CRM Contacts ⇄ the "Zoho CRM Contacts" Outlook contact folder.
-    Contacts,
-    /// Zoho CRM Tasks ⇄ the "Zoho CRM Tasks" Microsoft To Do list.
-    Tasks,
-}
-
-impl ModuleKind {
-    /// All modules, in the order the UI lists them.
-    pub const ALL: [ModuleKind; 3] = [ModuleKind::Events, ModuleKind::Contacts, ModuleKind::Tasks];
-
-    /// The stable key used in the store and across the IPC boundary.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModuleKind::Events => "events",
-            ModuleKind::Contacts => "contacts",
-            ModuleKind::Tasks => "tasks",
-        }
-    }
-}
-
-impl fmt::Display for ModuleKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A module key that is not one of `events`, `contacts`, `tasks`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown module {0:?}; expected events, contacts or tasks")]
-pub struct UnknownModule(pub String);
-
-impl FromStr for ModuleKind {
-    type Err = UnknownModule;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ModuleKind::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| UnknownModule(s.to_owned()))
-    }
-}
+pub use crmsync_core::{ModuleKind, UnknownModule};
 
 /// What the user sees as a module's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
