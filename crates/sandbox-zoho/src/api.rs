@@ -314,7 +314,18 @@ async fn handle(
     let (resp, extra_headers) = {
         let mut guard = sb.inner.state.lock();
         let st = &mut *guard;
-        let org = st.orgs.get_mut(&ctx.org_id).expect("token org exists");
+        // The org may have been removed (control reset) since the token was checked.
+        let Some(org) = st.orgs.get_mut(&ctx.org_id) else {
+            return into_http(
+                err(
+                    StatusCode::UNAUTHORIZED,
+                    "INVALID_TOKEN",
+                    "invalid oauth token",
+                    json!({}),
+                ),
+                vec![],
+            );
+        };
         let used = org.credits_used(now);
         let limit = org.credit_limit();
         if used >= limit {
@@ -715,6 +726,14 @@ fn list_records(
             "AMBIGUITY_DURING_PROCESSING",
             "cvid and sort_by cannot be given together",
             json!({"ambiguity_due_to": ["cvid", "sort_by"]}),
+        ));
+    }
+    if q.contains_key("cvid") {
+        // The emulator has no custom views.
+        return Err(bad(
+            "INVALID_DATA",
+            "the custom view id given seems to be invalid",
+            json!({"param_name": "cvid"}),
         ));
     }
     if q.contains_key("page") && q.contains_key("page_token") {

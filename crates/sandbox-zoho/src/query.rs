@@ -96,9 +96,9 @@ impl<'a> CritParser<'a> {
         loop {
             self.ws();
             let rest = &self.text[self.i..];
-            let next = if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("and") {
+            let next = if rest.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("and")) {
                 "and"
-            } else if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case("or") {
+            } else if rest.get(..2).is_some_and(|w| w.eq_ignore_ascii_case("or")) {
                 "or"
             } else {
                 break;

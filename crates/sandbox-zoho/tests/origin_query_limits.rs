@@ -324,6 +324,19 @@ async fn search_criteria_email_word() {
         400,
         "INVALID_QUERY",
     );
+    let odd = env
+        .get(
+            &t,
+            "/Contacts/search?criteria=(Last_Name:equals:%E5%B1%B1)%E5%B1%B1",
+        )
+        .await;
+    assert_error(&odd, 400, "INVALID_QUERY");
+    let nested = env.get(&t, "/Contacts/search?criteria=((Last_Name:equals:%E5%B1%B1%E7%94%B0)and(First_Name:equals:%E5%81%A5%E5%A4%AA))").await;
+    assert_eq!(
+        nested.body["data"][0]["Last_Name"], "山田",
+        "{}",
+        nested.text
+    );
     let eleven: Vec<String> = (0..11)
         .map(|i| format!("(Last_Name:equals:n{i})"))
         .collect();

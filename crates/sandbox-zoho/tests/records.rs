@@ -57,6 +57,11 @@ async fn list_requires_fields_and_checks_limits() {
         400,
         "AMBIGUITY_DURING_PROCESSING",
     );
+    assert_error(
+        &env.get(&t, "/Contacts?fields=Last_Name&cvid=1").await,
+        400,
+        "INVALID_DATA",
+    );
 }
 
 #[tokio::test]
