@@ -12,6 +12,16 @@ use crate::tz;
 
 // ---------------------------------------------------------------- users
 
+/// Returned only when selected (not in the default property set).
+const EXTRA_USER_FIELDS: &[&str] = &["accountEnabled", "userType"];
+
+/// Drops the non-default properties unless `$select` names them.
+fn default_user_set(u: &mut Map<String, Value>, select: &Option<Vec<String>>) {
+    if select.is_none() {
+        u.retain(|k, _| !EXTRA_USER_FIELDS.contains(&k.as_str()));
+    }
+}
+
 const BASIC_USER_FIELDS: &[&str] = &[
     "displayName",
     "givenName",
@@ -34,6 +44,8 @@ pub(crate) fn render_user(u: &User) -> Map<String, Value> {
         "surname": u.surname,
         "userPrincipalName": u.user_principal_name,
         "id": u.id,
+        "accountEnabled": true,
+        "userType": "Member",
     });
     match v {
         Value::Object(m) => m,
@@ -63,7 +75,9 @@ pub(crate) fn get_user(data: &Data, ctx: &Ctx, uid: &str, own: bool) -> Result<O
     if !own && !ctx.has_scope(&["User.Read.All", "Directory.Read.All"]) {
         obj.retain(|k, _| BASIC_USER_FIELDS.contains(&k.as_str()));
     }
-    odata::apply_select(&mut obj, &odata::select(ctx));
+    let select = odata::select(ctx);
+    default_user_set(&mut obj, &select);
+    odata::apply_select(&mut obj, &select);
     let mut out = Map::new();
     out.insert(
         "@odata.context".into(),
@@ -202,6 +216,7 @@ pub(crate) fn list_users(data: &Data, ctx: &Ctx) -> Result<Out, ApiError> {
             if basic_only {
                 u.retain(|k, _| BASIC_USER_FIELDS.contains(&k.as_str()));
             }
+            default_user_set(&mut u, &select);
             odata::apply_select(&mut u, &select);
             Value::Object(u)
         })

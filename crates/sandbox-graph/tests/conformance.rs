@@ -1452,6 +1452,30 @@ async fn user_list_paging_filter_search() {
         next = p.body["@odata.nextLink"].as_str().map(str::to_string);
     }
     assert_eq!(all.len(), 7);
+    assert!(all.iter().all(|u| u.get("accountEnabled").is_none()));
+    let enabled = e
+        .get("/users?$filter=accountEnabled eq true&$select=displayName,accountEnabled&$top=999")
+        .await;
+    assert_eq!(enabled.body["value"].as_array().unwrap().len(), 7);
+    assert!(
+        enabled.body["value"][0].get("accountEnabled").is_none(),
+        "User.ReadBasic.All exposes only the basic properties"
+    );
+    let full = e
+        .state
+        .mint_token(AIKO, &["User.Read.All".to_string()])
+        .unwrap()
+        .access_token;
+    let r = e
+        .req_as(
+            &full,
+            Method::GET,
+            "/users?$select=displayName,accountEnabled&$top=1",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.body["value"][0]["accountEnabled"], true);
     let f = e
         .get("/users?$filter=startswith(displayName,'Emily')")
         .await;
