@@ -6,7 +6,13 @@
 
 pub mod module;
 pub mod paths;
+pub mod ports;
+pub mod state;
 pub mod store;
+pub mod sync;
 
 pub use module::{Account, EnableError, ModuleKind, ModuleState, ModuleStatus, Service};
+pub use ports::{Changes, Clock, ContainerPort, PortError, RecordPort, Written};
+pub use state::{ActionCommit, JournalEntry, JournalOp, ModuleSettings, RunRecord};
 pub use store::{Store, StoreError};
+pub use sync::{run_round, RecordFailure, RoundOptions, RoundOutcome, RoundReport, SyncError};

@@ -14,7 +14,10 @@ use crate::module::{
 
 /// The schema migrations, applied in order. Never edit one that has shipped:
 /// add a new file instead. `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_modules_and_accounts.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_modules_and_accounts.sql"),
+    include_str!("../migrations/0002_sync_state.sql"),
+];
 
 /// Everything that can go wrong talking to the store.
 #[derive(Debug, thiserror::Error)]
@@ -33,11 +36,17 @@ pub enum StoreError {
     Corrupt { table: &'static str, detail: String },
     #[error(transparent)]
     Enable(#[from] EnableError),
+    #[error("cannot encode or decode {what}: {source}")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// A handle on the store. One per process; cheap operations, no background work.
 pub struct Store {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 impl Store {
@@ -306,11 +315,11 @@ fn parse_status(key: &str, reason: Option<String>) -> Result<ModuleStatus, Store
     })
 }
 
-fn format_time(t: DateTime<Utc>) -> String {
+pub(crate) fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt {

@@ -1,0 +1,645 @@
+//! One sync round of a module: resolve pending intents, ingest both sides' changes, plan with
+//! the pure planner, then execute the actions one at a time (intent row → remote call → one
+//! transaction with the link, the observation mirror and the journal).
+
+use std::collections::BTreeMap;
+
+use crmsync_core::planner::{
+    plan, reset_links_for_reenable, Action, GuardSettings, Observation, Observed, Op, Pause, Plan,
+    PlanInput, PlanSettings, WriteOutcome,
+};
+use crmsync_core::policy::{ContainerStatus, DeletePropagation};
+use crmsync_core::{CanonicalRecord, Side};
+
+use crate::module::{ModuleKind, ModuleStatus};
+use crate::ports::{Clock, ContainerPort, PortError, RecordPort, Written};
+use crate::state::{ActionCommit, JournalEntry, JournalOp};
+use crate::store::{Store, StoreError};
+
+/// Why a round could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the {0} module is not enabled")]
+    NotEnabled(ModuleKind),
+    #[error("an executed action has no created id: {0}")]
+    Outcome(#[from] crmsync_core::planner::MissingCreatedId),
+}
+
+/// Options of one round.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RoundOptions {
+    /// Plan only: ingest the changes and return the plan, write nothing remotely.
+    pub dry_run: bool,
+    /// The user confirmed the deletes of a paused plan.
+    pub deletes_confirmed: bool,
+    /// Guard thresholds.
+    pub guards: GuardSettings,
+}
+
+/// How a round ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoundOutcome {
+    /// All planned actions ran (some records may have failed on their own; see `failures`).
+    Completed,
+    /// A dry run: nothing was executed.
+    Planned,
+    /// A safety guard tripped; the module is paused until the user confirms.
+    Paused(Pause),
+    /// The Microsoft container was deleted by the user: the module is disabled, nothing was
+    /// deleted in the CRM.
+    Disabled,
+    /// A service-level error stopped the round; the next round resumes.
+    Interrupted(PortError),
+}
+
+/// A record that failed on its own; the round went on with the others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordFailure {
+    pub label: String,
+    pub crm_id: Option<String>,
+    pub graph_id: Option<String>,
+    pub error: PortError,
+}
+
+/// What a round did.
+#[derive(Debug, Clone)]
+pub struct RoundReport<R> {
+    pub run_id: i64,
+    pub outcome: RoundOutcome,
+    /// The plan (the dry-run preview; `Display` prints it).
+    pub plan: Option<Plan<R>>,
+    /// Actions executed and committed.
+    pub executed: usize,
+    /// Remote writes made.
+    pub writes: usize,
+    pub failures: Vec<RecordFailure>,
+}
+
+type Mirror<R> = BTreeMap<String, Observation<R>>;
+
+/// Runs one sync round of `module`.
+///
+/// # Errors
+/// [`SyncError`] for local failures (the store) or a module that is not enabled; service
+/// failures end the round with [`RoundOutcome::Interrupted`] instead.
+pub fn run_round<R, C, G>(
+    store: &mut Store,
+    module: ModuleKind,
+    crm: &mut C,
+    graph: &mut G,
+    clock: &dyn Clock,
+    opts: RoundOptions,
+) -> Result<RoundReport<R>, SyncError>
+where
+    R: CanonicalRecord,
+    C: RecordPort<R>,
+    G: RecordPort<R> + ContainerPort,
+{
+    let state = store.module(module)?;
+    if !state.enabled {
+        return Err(SyncError::NotEnabled(module));
+    }
+    let run_id = store.start_run(module, clock.now())?;
+    let mut report = RoundReport {
+        run_id,
+        outcome: RoundOutcome::Completed,
+        plan: None,
+        executed: 0,
+        writes: 0,
+        failures: Vec::new(),
+    };
+    let result = round(store, module, crm, graph, clock, opts, &mut report);
+    let (outcome, detail) = match &result {
+        Err(e) => ("failed", Some(e.to_string())),
+        Ok(()) => match &report.outcome {
+            RoundOutcome::Completed => ("completed", None),
+            RoundOutcome::Planned => ("planned", None),
+            RoundOutcome::Paused(p) => ("paused", Some(p.to_string())),
+            RoundOutcome::Disabled => ("disabled", None),
+            RoundOutcome::Interrupted(e) => (
+                if matches!(e, PortError::Throttled { .. }) {
+                    "throttled"
+                } else {
+                    "interrupted"
+                },
+                Some(e.to_string()),
+            ),
+        },
+    };
+    store.finish_run(run_id, outcome, detail.as_deref(), clock.now())?;
+    result.map(|()| report)
+}
+
+fn round<R, C, G>(
+    store: &mut Store,
+    module: ModuleKind,
+    crm: &mut C,
+    graph: &mut G,
+    clock: &dyn Clock,
+    opts: RoundOptions,
+    report: &mut RoundReport<R>,
+) -> Result<(), SyncError>
+where
+    R: CanonicalRecord,
+    C: RecordPort<R>,
+    G: RecordPort<R> + ContainerPort,
+{
+    macro_rules! remote {
+        ($e:expr) => {
+            match $e {
+                Ok(v) => v,
+                Err(e) => {
+                    report.outcome = RoundOutcome::Interrupted(e);
+                    return Ok(());
+                }
+            }
+        };
+    }
+    let state = store.module(module)?;
+    let settings = store.settings(module)?;
+
+    // The container: find or create it on a fresh enable; a vanished one disables the module.
+    let container = match settings.container_id.as_deref() {
+        Some(id) => {
+            if remote!(graph.container_exists(id)) {
+                graph.select_container(id);
+                ContainerStatus::Present
+            } else {
+                ContainerStatus::Deleted
+            }
+        }
+        None => {
+            let id = match remote!(graph.find_container()) {
+                Some(id) => id,
+                None => remote!(graph.create_container()),
+            };
+            // A new container holds none of the old copies: keep the CRM side of every link
+            // so each record is created again, and forget the old Graph side.
+            let links = reset_links_for_reenable(store.links::<R>(module)?);
+            store.replace_links(module, &links, clock.now())?;
+            store.clear_side(module, Side::Graph)?;
+            store.set_container_id(module, Some(&id))?;
+            graph.select_container(&id);
+            ContainerStatus::Present
+        }
+    };
+    if container == ContainerStatus::Deleted {
+        // Nothing is deleted in the CRM; links stay for a clean re-enable.
+        store.set_container_id(module, None)?;
+        store.clear_side(module, Side::Graph)?;
+        store.set_status(module, false, &ModuleStatus::Inactive, clock.now())?;
+        report.outcome = RoundOutcome::Disabled;
+        return Ok(());
+    }
+
+    // Intents left by a crash or a timeout: a create that landed is found by its stamp and
+    // recorded; anything else is re-planned from fresh observations.
+    for (intent, action) in store.pending_intents::<R>(module)? {
+        let found = match (&action.op, &action.crm_id, &action.graph_id) {
+            (Op::CreateInGraph { record }, Some(crm_id), _) => {
+                remote!(graph.find_by_stamp(crm_id)).map(|o| (Side::Graph, o, record.clone()))
+            }
+            (Op::CreateInCrm { record }, _, Some(graph_id)) => {
+                remote!(crm.find_by_stamp(graph_id)).map(|o| (Side::Crm, o, record.clone()))
+            }
+            _ => None,
+        };
+        let Some((side, observed, record)) = found else {
+            store.drop_intent(intent)?;
+            continue;
+        };
+        let mut outcome = WriteOutcome::default();
+        match side {
+            Side::Graph => {
+                outcome.new_graph_id = Some(observed.id.clone());
+                outcome.graph_version = Some(observed.version.clone());
+            }
+            Side::Crm => {
+                outcome.new_crm_id = Some(observed.id.clone());
+                outcome.crm_version = Some(observed.version.clone());
+            }
+        }
+        if observed.record != record {
+            // Edited since it was created: keep the created record as the base but not the
+            // version, so the planner sees the edit and merges it next.
+            outcome.crm_version = None;
+            outcome.graph_version = None;
+        }
+        let link_change = action.link_change(&outcome)?;
+        let journal = vec![JournalEntry {
+            id: 0,
+            run_id: Some(report.run_id),
+            side,
+            op: JournalOp::Create,
+            item_id: observed.id.clone(),
+            label: action.label.clone(),
+            changed_fields: record.fields().keys().cloned().collect(),
+            before: None,
+            after: Some(json(&record)),
+            at: clock.now(),
+        }];
+        store.commit_action(
+            &ActionCommit {
+                module,
+                intent: Some(intent),
+                link_change,
+                observations: vec![(side, Observation::Present(observed))],
+                forget: Vec::new(),
+                journal,
+                now: clock.now(),
+            },
+            Some(report.run_id),
+        )?;
+    }
+
+    // Ingest both sides: the feed since the cursor, or a full listing (first sync, or an
+    // expired cursor: re-listed and re-matched by the planner, never mass-deleted).
+    let mut complete = [false, false];
+    for (i, side) in [Side::Crm, Side::Graph].into_iter().enumerate() {
+        let port: &mut dyn RecordPort<R> = match side {
+            Side::Crm => crm,
+            Side::Graph => graph,
+        };
+        let cursor = store.cursor(module, side)?;
+        let feed = match cursor.as_deref() {
+            Some(c) => match port.changes_since(c) {
+                Ok(ch) => Some(ch),
+                Err(PortError::CursorExpired) => None,
+                Err(e) => {
+                    report.outcome = RoundOutcome::Interrupted(e);
+                    return Ok(());
+                }
+            },
+            None => None,
+        };
+        let (changes, full) = match feed {
+            Some(ch) => (ch, false),
+            None => (remote!(port.list_all()), true),
+        };
+        store.ingest(
+            module,
+            side,
+            &changes.observations,
+            full,
+            Some(&changes.cursor),
+            clock.now(),
+        )?;
+        complete[i] = full;
+    }
+
+    let crm_mirror: Vec<Observation<R>> = store.observations(module, Side::Crm)?;
+    let graph_mirror: Vec<Observation<R>> = store.observations(module, Side::Graph)?;
+    let input = PlanInput {
+        links: store.links(module)?,
+        crm: crm_mirror.clone(),
+        graph: graph_mirror.clone(),
+        crm_complete: complete[0],
+        graph_complete: complete[1],
+        settings: PlanSettings {
+            conflict_policy: settings.conflict_policy,
+            delete_propagation: if state.delete_propagation {
+                DeletePropagation::On
+            } else {
+                DeletePropagation::Off
+            },
+            guards: opts.guards,
+            container,
+            deletes_confirmed: opts.deletes_confirmed,
+        },
+    };
+    let the_plan = plan(&input);
+    report.plan = Some(the_plan.clone());
+
+    if let Some(pause) = &the_plan.pause {
+        store.set_status(
+            module,
+            true,
+            &ModuleStatus::Paused(pause.to_string()),
+            clock.now(),
+        )?;
+        report.outcome = RoundOutcome::Paused(pause.clone());
+        return Ok(());
+    }
+
+    // Linked items a complete listing did not return: confirm each by id (404 → deleted,
+    // planned next round). Never inferred from the listing alone.
+    for absence in &the_plan.absences {
+        let port: &mut dyn RecordPort<R> = match absence.side {
+            Side::Crm => crm,
+            Side::Graph => graph,
+        };
+        let obs = match remote!(port.get(&absence.id)) {
+            Some(o) => Observation::Present(o),
+            None => Observation::Deleted {
+                id: absence.id.clone(),
+            },
+        };
+        store.ingest(
+            module,
+            absence.side,
+            &[obs],
+            false,
+            store.cursor(module, absence.side)?.as_deref(),
+            clock.now(),
+        )?;
+    }
+
+    if opts.dry_run {
+        report.outcome = RoundOutcome::Planned;
+        return Ok(());
+    }
+
+    let mirrors = [index(crm_mirror), index(graph_mirror)];
+    for action in &the_plan.actions {
+        let intent = store.begin_intent(module, action, clock.now())?;
+        let mut exec = Executed {
+            observations: Vec::new(),
+            forget: Vec::new(),
+            journal: Vec::new(),
+        };
+        let result = execute(action, crm, graph, &mirrors, clock, &mut exec);
+        let writes = exec.journal.len();
+        match result {
+            Ok(outcome) => {
+                let link_change = action.link_change(&outcome)?;
+                store.commit_action(
+                    &ActionCommit {
+                        module,
+                        intent: Some(intent),
+                        link_change,
+                        observations: exec.observations,
+                        forget: exec.forget,
+                        journal: stamp_run(exec.journal, report.run_id),
+                        now: clock.now(),
+                    },
+                    Some(report.run_id),
+                )?;
+                report.executed += 1;
+                report.writes += writes;
+            }
+            Err(error) => {
+                // Record what did land (the first write of a two-sided update) without
+                // touching the link; the next round re-plans from it.
+                if writes > 0 {
+                    store.commit_action(
+                        &ActionCommit {
+                            module,
+                            intent: None,
+                            link_change: crmsync_core::planner::LinkChange::Nothing,
+                            observations: exec.observations,
+                            forget: Vec::new(),
+                            journal: stamp_run(exec.journal, report.run_id),
+                            now: clock.now(),
+                        },
+                        Some(report.run_id),
+                    )?;
+                    report.writes += writes;
+                }
+                if error.is_service_level() {
+                    // The intent stays: its outcome is resolved at the start of the next round.
+                    report.outcome = RoundOutcome::Interrupted(error);
+                    return Ok(());
+                }
+                store.drop_intent(intent)?;
+                // The record changed or vanished under us: refresh it for the next round.
+                if matches!(error, PortError::PreconditionFailed | PortError::NotFound) {
+                    for (side, id) in [
+                        (Side::Crm, action.crm_id.as_deref()),
+                        (Side::Graph, action.graph_id.as_deref()),
+                    ] {
+                        let Some(id) = id else { continue };
+                        let port: &mut dyn RecordPort<R> = match side {
+                            Side::Crm => crm,
+                            Side::Graph => graph,
+                        };
+                        let obs = match remote!(port.get(id)) {
+                            Some(o) => Observation::Present(o),
+                            None => Observation::Deleted { id: id.to_owned() },
+                        };
+                        store.ingest(
+                            module,
+                            side,
+                            &[obs],
+                            false,
+                            store.cursor(module, side)?.as_deref(),
+                            clock.now(),
+                        )?;
+                    }
+                }
+                report.failures.push(RecordFailure {
+                    label: action.label.clone(),
+                    crm_id: action.crm_id.clone(),
+                    graph_id: action.graph_id.clone(),
+                    error,
+                });
+            }
+        }
+    }
+    store.prune_tombstones(module)?;
+    store.mark_synced(module, clock.now())?;
+    Ok(())
+}
+
+fn stamp_run(mut journal: Vec<JournalEntry>, run: i64) -> Vec<JournalEntry> {
+    for j in &mut journal {
+        j.run_id = Some(run);
+    }
+    journal
+}
+
+fn index<R>(observations: Vec<Observation<R>>) -> Mirror<R> {
+    observations
+        .into_iter()
+        .map(|o| (o.id().to_owned(), o))
+        .collect()
+}
+
+fn json<R: CanonicalRecord>(r: &R) -> String {
+    serde_json::to_string(r).unwrap_or_else(|e| format!("{{\"unserialisable\":\"{e}\"}}"))
+}
+
+/// The local effects of an action's remote calls, gathered while they run.
+struct Executed<R> {
+    observations: Vec<(Side, Observation<R>)>,
+    forget: Vec<(Side, String)>,
+    journal: Vec<JournalEntry>,
+}
+
+fn mirror_record<'a, R>(
+    mirrors: &'a [Mirror<R>; 2],
+    side: Side,
+    id: &str,
+) -> Option<&'a Observed<R>> {
+    let m = match side {
+        Side::Crm => &mirrors[0],
+        Side::Graph => &mirrors[1],
+    };
+    match m.get(id) {
+        Some(Observation::Present(o)) => Some(o),
+        _ => None,
+    }
+}
+
+fn execute<R, C, G>(
+    action: &Action<R>,
+    crm: &mut C,
+    graph: &mut G,
+    mirrors: &[Mirror<R>; 2],
+    clock: &dyn Clock,
+    exec: &mut Executed<R>,
+) -> Result<WriteOutcome, PortError>
+where
+    R: CanonicalRecord,
+    C: RecordPort<R>,
+    G: RecordPort<R> + ContainerPort,
+{
+    let mut outcome = WriteOutcome::default();
+    let now = clock.now();
+    let written = |side: Side, w: &Written, record: &R, stamp: Option<String>| {
+        (
+            side,
+            Observation::Present(Observed {
+                id: w.id.clone(),
+                version: w.version.clone(),
+                modified: w.modified,
+                record: record.clone(),
+                stamp,
+                exclusion: None,
+            }),
+        )
+    };
+    let journal = |side: Side, op: JournalOp, id: &str, before: Option<&R>, after: Option<&R>| {
+        let changed = match (before, after) {
+            (Some(b), Some(a)) => crmsync_core::planner::changed_fields(b, a),
+            (None, Some(r)) | (Some(r), None) => r.fields().keys().cloned().collect(),
+            (None, None) => Vec::new(),
+        };
+        JournalEntry {
+            id: 0,
+            run_id: None,
+            side,
+            op,
+            item_id: id.to_owned(),
+            label: action.label.clone(),
+            changed_fields: changed,
+            before: before.map(json),
+            after: after.map(json),
+            at: now,
+        }
+    };
+    match &action.op {
+        Op::CreateInGraph { record } => {
+            let w = graph.create(record, action.crm_id.as_deref())?;
+            exec.observations
+                .push(written(Side::Graph, &w, record, action.crm_id.clone()));
+            exec.journal.push(journal(
+                Side::Graph,
+                JournalOp::Create,
+                &w.id,
+                None,
+                Some(record),
+            ));
+            outcome.new_graph_id = Some(w.id);
+            outcome.graph_version = Some(w.version);
+        }
+        Op::CreateInCrm { record } => {
+            let w = crm.create(record, action.graph_id.as_deref())?;
+            exec.observations
+                .push(written(Side::Crm, &w, record, action.graph_id.clone()));
+            exec.journal.push(journal(
+                Side::Crm,
+                JournalOp::Create,
+                &w.id,
+                None,
+                Some(record),
+            ));
+            outcome.new_crm_id = Some(w.id);
+            outcome.crm_version = Some(w.version);
+        }
+        Op::Update {
+            crm: crm_write,
+            graph: graph_write,
+            ..
+        } => {
+            if let (Some(write), Some(id)) = (crm_write, action.crm_id.as_deref()) {
+                let before = mirror_record(mirrors, Side::Crm, id);
+                let w = crm.update(id, &write.record, write.expected_version.as_deref())?;
+                exec.observations.push(written(
+                    Side::Crm,
+                    &w,
+                    &write.record,
+                    before.and_then(|o| o.stamp.clone()),
+                ));
+                exec.journal.push(journal(
+                    Side::Crm,
+                    JournalOp::Update,
+                    id,
+                    before.map(|o| &o.record),
+                    Some(&write.record),
+                ));
+                outcome.crm_version = Some(w.version);
+            }
+            if let (Some(write), Some(id)) = (graph_write, action.graph_id.as_deref()) {
+                let before = mirror_record(mirrors, Side::Graph, id);
+                let w = graph.update(id, &write.record, write.expected_version.as_deref())?;
+                exec.observations.push(written(
+                    Side::Graph,
+                    &w,
+                    &write.record,
+                    before.and_then(|o| o.stamp.clone()),
+                ));
+                exec.journal.push(journal(
+                    Side::Graph,
+                    JournalOp::Update,
+                    id,
+                    before.map(|o| &o.record),
+                    Some(&write.record),
+                ));
+                outcome.graph_version = Some(w.version);
+            }
+        }
+        Op::DeleteInCrm { expected_version } => {
+            if let Some(id) = action.crm_id.as_deref() {
+                match crm.delete(id, expected_version.as_deref()) {
+                    Ok(()) | Err(PortError::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+                let before = mirror_record(mirrors, Side::Crm, id);
+                exec.journal.push(journal(
+                    Side::Crm,
+                    JournalOp::Delete,
+                    id,
+                    before.map(|o| &o.record),
+                    None,
+                ));
+                exec.forget.push((Side::Crm, id.to_owned()));
+            }
+        }
+        Op::DeleteInGraph { expected_version } => {
+            if let Some(id) = action.graph_id.as_deref() {
+                match graph.delete(id, expected_version.as_deref()) {
+                    Ok(()) | Err(PortError::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+                let before = mirror_record(mirrors, Side::Graph, id);
+                exec.journal.push(journal(
+                    Side::Graph,
+                    JournalOp::Delete,
+                    id,
+                    before.map(|o| &o.record),
+                    None,
+                ));
+                exec.forget.push((Side::Graph, id.to_owned()));
+            }
+        }
+        Op::Detach { .. } => {
+            if let Some(id) = action.graph_id.as_deref() {
+                exec.forget.push((Side::Graph, id.to_owned()));
+            }
+        }
+        Op::SaveLink { .. } | Op::DropLink | Op::QueueConflict(_) => {}
+    }
+    Ok(outcome)
+}
