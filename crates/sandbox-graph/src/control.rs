@@ -149,6 +149,9 @@ async fn reset(State(state): State<GraphState>) -> Json<Value> {
 struct MintRequest {
     user: String,
     scopes: Value,
+    /// Binds the refresh token to this client id (any client when absent).
+    #[serde(default)]
+    client_id: Option<String>,
 }
 
 async fn mint(State(state): State<GraphState>, Json(req): Json<MintRequest>) -> Response {
@@ -166,7 +169,11 @@ async fn mint(State(state): State<GraphState>, Json(req): Json<MintRequest>) -> 
             )
         }
     };
-    match state.mint_token(&req.user, &scopes) {
+    let minted = match &req.client_id {
+        Some(c) => state.mint_token_for_client(&req.user, &scopes, c),
+        None => state.mint_token(&req.user, &scopes),
+    };
+    match minted {
         Ok(t) => Json(t).into_response(),
         Err(e) => err(e.status, &e.code, e.message),
     }

@@ -765,7 +765,8 @@ async fn token(
             if grant.expires_at <= now {
                 return token_error(bad, "invalid_grant", 700082, "The refresh token has expired due to inactivity. The token was issued on a date and was inactive for 90.00:00:00.");
             }
-            if grant.client_id != client {
+            // Control-minted grants without a client id are not bound to one.
+            if !grant.client_id.is_empty() && grant.client_id != client {
                 return token_error(bad, "invalid_grant", 700005, "Provided Authorization Code is intended to use against other tenant or client.");
             }
             let scopes = match p.get("scope").map(|s| parse_scopes(s)) {

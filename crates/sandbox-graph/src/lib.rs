@@ -208,13 +208,25 @@ impl GraphState {
     }
 
     /// Mints an access token (and refresh token) for a user (id, UPN or
-    /// mail) and scopes, without the browser flow.
+    /// mail) and scopes, without the browser flow. The refresh token is
+    /// accepted from any client id.
     pub fn mint_token(
         &self,
         user: &str,
         scopes: &[String],
     ) -> Result<identity::TokenSet, ApiError> {
-        identity::mint_for(self, user, scopes, "sandbox-control")
+        identity::mint_for(self, user, scopes, "")
+    }
+
+    /// Like [`Self::mint_token`], with the refresh token bound to `client_id`
+    /// (a refresh from another client then fails with AADSTS700005).
+    pub fn mint_token_for_client(
+        &self,
+        user: &str,
+        scopes: &[String],
+        client_id: &str,
+    ) -> Result<identity::TokenSet, ApiError> {
+        identity::mint_for(self, user, scopes, client_id)
     }
 
     pub fn limits(&self) -> Limits {

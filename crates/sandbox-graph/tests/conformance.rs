@@ -2272,3 +2272,92 @@ async fn event_delta_reports_occurrences_removed_by_a_series_change() {
         );
     }
 }
+
+#[tokio::test]
+async fn control_minted_refresh_tokens_and_client_binding() {
+    let e = env().await;
+    let scopes = vec!["offline_access".to_string(), "User.Read".to_string()];
+    // Unbound (control convenience): any client may refresh.
+    let any = e.state.mint_token(AIKO, &scopes).unwrap();
+    let (s, _) = token_call(
+        &e,
+        &[
+            ("client_id", "app-a"),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", any.refresh_token.as_deref().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // Bound to a client, as tokens from the browser flow are.
+    let bound = e
+        .state
+        .mint_token_for_client(AIKO, &scopes, "app-a")
+        .unwrap();
+    let rt = bound.refresh_token.unwrap();
+    let (s, b) = token_call(
+        &e,
+        &[
+            ("client_id", "app-b"),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s, b["error_codes"].clone()),
+        (StatusCode::BAD_REQUEST, json!([700005]))
+    );
+    let (s, b) = token_call(
+        &e,
+        &[
+            ("client_id", "app-a"),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+            ("scope", "User.Read Calendars.ReadWrite"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"].as_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "invalid_grant"),
+        "no scope beyond the grant"
+    );
+    let (s, b) = token_call(
+        &e,
+        &[
+            ("client_id", "app-a"),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+            ("scope", "User.Read"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        b["refresh_token"].is_string(),
+        "offline_access is kept on a narrower refresh"
+    );
+    let via_http: Value = e
+        .http
+        .post(format!("{}/control/graph/tokens", e.root))
+        .json(
+            &json!({"user": AIKO, "scopes": ["offline_access", "User.Read"], "client_id": "app-c"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (s, _) = token_call(
+        &e,
+        &[
+            ("client_id", "app-a"),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", via_http["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
