@@ -474,6 +474,8 @@ fn dispatch(
         (&Method::POST, ["users"]) => users_add(st, ctx, body),
         (&Method::GET, ["users", "actions", "count"]) => users_count(st, ctx, q),
         (&Method::GET, ["users", id]) => users_get(st, ctx, id),
+        (&Method::PUT, ["users", id]) => users_update(st, ctx, id, body),
+        (&Method::DELETE, ["users", id]) => users_delete(st, ctx, id),
         (_, ["users", ..]) => Err(bad_method()),
         (&Method::GET, ["settings", "fields"]) => fields_list(st, ctx, q, None),
         (&Method::GET, ["settings", "fields", id]) => fields_list(st, ctx, q, Some(id)),
@@ -594,6 +596,10 @@ fn module_routes(
         (&Method::DELETE, [id]) => {
             require(module_scope_ok(ctx, module, "DELETE"))?;
             Ok(delete_records(st, ctx, module, &[id.to_string()]))
+        }
+        (&Method::POST, [id, "actions", "cancel"]) if module == "Events" => {
+            require(module_scope_ok(ctx, module, "UPDATE"))?;
+            cancel_meeting(st, ctx, id, body)
         }
         (&Method::GET, [id, "__timeline"]) => {
             require(module_scope_ok(ctx, module, "READ"))?;
@@ -1026,6 +1032,91 @@ fn check_unmodified_since(
         }
     }
     Ok(())
+}
+
+/// `POST /Events/{id}/actions/cancel`: only meetings with participants that have not ended.
+fn cancel_meeting(st: &mut State, ctx: &Ctx, id: &str, body: &[u8]) -> Result<Resp, Resp> {
+    let send_mail = if body.is_empty() {
+        false
+    } else {
+        parse_body(body)?
+            .get("data")
+            .and_then(|d| d.get(0))
+            .and_then(|d| d.get("send_cancelling_mail"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    let State { orgs, mails, .. } = st;
+    let o = orgs.get_mut(&ctx.org_id).expect("token org exists");
+    let org_name = o.name.clone();
+    let Some(rec) = o.records.get_mut("Events").and_then(|m| m.get_mut(id)) else {
+        return Err(bad(
+            "INVALID_DATA",
+            "the related id given seems to be invalid",
+            json!({"resource_path_index": 1}),
+        ));
+    };
+    let participants: Vec<String> = rec
+        .values
+        .get("Participants")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.get("Email").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if rec
+        .values
+        .get("Participants")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
+        return Err(bad(
+            "NOT_ALLOWED",
+            "a meeting without participants cannot be cancelled",
+            json!({"id": id}),
+        ));
+    }
+    let ended = rec
+        .values
+        .get("End_DateTime")
+        .and_then(Value::as_str)
+        .and_then(fields::parse_datetime)
+        .is_some_and(|end| end <= ctx.now);
+    if ended || rec.values.get("$event_cancelled") == Some(&Value::Bool(true)) {
+        return Err(bad(
+            "NOT_ALLOWED",
+            "the meeting has already ended or is cancelled",
+            json!({"id": id}),
+        ));
+    }
+    rec.values
+        .insert("$event_cancelled".into(), Value::Bool(true));
+    rec.modified_time = DateTime::from_timestamp(ctx.now.timestamp(), 0).unwrap_or(ctx.now);
+    rec.modified_by = ctx.user_id.clone();
+    let title = rec
+        .values
+        .get("Event_Title")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if send_mail {
+        for to in participants {
+            mails.push(model::SentMail {
+                to,
+                subject: format!("Cancelled: {title}"),
+                body: format!("The meeting \"{title}\" ({org_name}) has been cancelled."),
+                sent_time: ctx.now,
+                org_id: ctx.org_id.clone(),
+                kind: "meeting_cancellation".into(),
+            });
+        }
+    }
+    Ok(Resp::json(
+        StatusCode::OK,
+        json!({"data": [{"code": "SUCCESS", "details": {"id": id}, "message": "Meeting cancelled successfully", "status": "success"}]}),
+    ))
 }
 
 /// `POST /Contacts/upsert`: update the record whose duplicate-check field matches, else insert.
@@ -1782,23 +1873,137 @@ fn id_of(v: Option<&Value>) -> Option<String> {
     }
 }
 
+/// 403 unless the caller's profile has Manage Users.
+fn require_manage_users(st: &State, ctx: &Ctx) -> Result<(), Resp> {
+    let o = org(st, ctx);
+    let allowed = o
+        .user(&ctx.user_id)
+        .and_then(|u| o.profile(&u.profile_id))
+        .is_some_and(|p| p.manage_users);
+    if allowed {
+        Ok(())
+    } else {
+        Err(err(
+            StatusCode::FORBIDDEN,
+            "NO_PERMISSION",
+            "permission denied",
+            json!({"permissions": ["Crm_Implied_Manage_Users"]}),
+        ))
+    }
+}
+
+fn user_item_error(api_name: &str) -> Resp {
+    Resp::json(
+        StatusCode::BAD_REQUEST,
+        json!({"users": [RecordError::new("INVALID_DATA", "invalid data",
+            json!({"api_name": api_name, "json_path": format!("$.users[0].{api_name}")})).to_json()]}),
+    )
+}
+
+fn users_update(st: &mut State, ctx: &Ctx, id: &str, body: &[u8]) -> Result<Resp, Resp> {
+    users_scope(ctx, "UPDATE")?;
+    require_manage_users(st, ctx)?;
+    let v = parse_body(body)?;
+    let Some(item) = v
+        .get("users")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_object)
+        .cloned()
+    else {
+        return Err(bad(
+            "REQUIRED_PARAM_MISSING",
+            "One of the expected parameter is missing",
+            json!({"param_name": "users"}),
+        ));
+    };
+    let o = st.orgs.get_mut(&ctx.org_id).expect("token org exists");
+    let role = match item.get("role") {
+        Some(r) => Some(
+            id_of(Some(r))
+                .filter(|rid| o.role(rid).is_some())
+                .ok_or_else(|| user_item_error("role"))?,
+        ),
+        None => None,
+    };
+    let profile = match item.get("profile") {
+        Some(r) => Some(
+            id_of(Some(r))
+                .filter(|pid| o.profile(pid).is_some())
+                .ok_or_else(|| user_item_error("profile"))?,
+        ),
+        None => None,
+    };
+    let tz = match item.get("time_zone").and_then(Value::as_str) {
+        Some(t) if t.parse::<chrono_tz::Tz>().is_err() => return Err(user_item_error("time_zone")),
+        other => other.map(str::to_string),
+    };
+    let Some(u) = o
+        .users
+        .iter_mut()
+        .find(|u| u.id == id && u.status != "deleted")
+    else {
+        return Err(bad(
+            "INVALID_DATA",
+            "the id given seems to be invalid",
+            json!({"resource_path_index": 1}),
+        ));
+    };
+    if let Some(f) = item.get("first_name").and_then(Value::as_str) {
+        u.first_name = Some(f.to_string());
+    }
+    if let Some(l) = item.get("last_name").and_then(Value::as_str) {
+        u.last_name = l.to_string();
+    }
+    if let Some(r) = role {
+        u.role_id = r;
+    }
+    if let Some(p) = profile {
+        u.profile_id = p;
+    }
+    if let Some(t) = tz {
+        u.time_zone = t;
+    }
+    u.modified_time = ctx.now;
+    Ok(Resp::json(
+        StatusCode::OK,
+        json!({"users": [{"code": "SUCCESS", "details": {"id": id}, "message": "User updated", "status": "success"}]}),
+    ))
+}
+
+fn users_delete(st: &mut State, ctx: &Ctx, id: &str) -> Result<Resp, Resp> {
+    users_scope(ctx, "DELETE")?;
+    require_manage_users(st, ctx)?;
+    if id == ctx.user_id {
+        return Err(bad(
+            "NOT_ALLOWED",
+            "you cannot delete yourself",
+            json!({"resource_path_index": 1}),
+        ));
+    }
+    let o = st.orgs.get_mut(&ctx.org_id).expect("token org exists");
+    let Some(u) = o
+        .users
+        .iter_mut()
+        .find(|u| u.id == id && u.status != "deleted")
+    else {
+        return Err(bad(
+            "INVALID_DATA",
+            "the id given seems to be invalid",
+            json!({"resource_path_index": 1}),
+        ));
+    };
+    u.status = "deleted".into();
+    u.modified_time = ctx.now;
+    Ok(Resp::json(
+        StatusCode::OK,
+        json!({"users": [{"code": "SUCCESS", "details": {"id": id}, "message": "User deleted", "status": "success"}]}),
+    ))
+}
+
 fn users_add(st: &mut State, ctx: &Ctx, body: &[u8]) -> Result<Resp, Resp> {
     users_scope(ctx, "CREATE")?;
-    {
-        let o = org(st, ctx);
-        let caller = o.user(&ctx.user_id).expect("caller exists");
-        if !o
-            .profile(&caller.profile_id)
-            .is_some_and(|p| p.manage_users)
-        {
-            return Err(err(
-                StatusCode::FORBIDDEN,
-                "NO_PERMISSION",
-                "permission denied",
-                json!({"permissions": ["Crm_Implied_Manage_Users"]}),
-            ));
-        }
-    }
+    require_manage_users(st, ctx)?;
     let v = parse_body(body)?;
     let Some(users) = v.get("users").and_then(Value::as_array) else {
         return Err(bad(

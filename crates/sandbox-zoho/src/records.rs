@@ -499,7 +499,8 @@ pub fn render(org: &Org, module: &str, rec: &Record, wanted: Option<&[String]>, 
     out.insert("$editable".into(), json!(true));
     out.insert("$state".into(), json!("save"));
     if module == "Events" {
-        out.insert("$event_cancelled".into(), json!(false));
+        let cancelled = rec.values.get("$event_cancelled") == Some(&Value::Bool(true));
+        out.insert("$event_cancelled".into(), json!(cancelled));
     }
     if module == "Tasks" || module == "Events" {
         out.insert("$se_module".into(), Value::Null);

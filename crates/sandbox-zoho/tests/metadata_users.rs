@@ -468,3 +468,62 @@ async fn org_info() {
     let no = env.token_scopes(AIKO, &["ZohoCRM.modules.ALL"]);
     assert_error(&env.get(&no, "/org").await, 401, "OAUTH_SCOPE_MISMATCH");
 }
+
+#[tokio::test]
+async fn update_and_delete_users_need_manage_users() {
+    let env = start().await;
+    let aiko = env.token(AIKO);
+    let ben = env.token(BEN);
+    let all = env.get(&aiko, "/users?type=AllUsers").await;
+    let id_of = |email: &str| {
+        all.body["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == email)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let haruto = id_of(HARUTO);
+    let body = json!({"users": [{"time_zone": "Europe/Paris", "first_name": "Haruto"}]});
+    let r = env
+        .put(&ben, &format!("/users/{haruto}"), body.clone())
+        .await;
+    assert_error(&r, 403, "NO_PERMISSION");
+    let r = env.put(&aiko, &format!("/users/{haruto}"), body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["users"][0]["message"], "User updated");
+    let t = env.token(HARUTO);
+    let me = env.get(&t, "/users?type=CurrentUser").await;
+    assert_eq!(me.body["users"][0]["time_zone"], "Europe/Paris");
+    let bad = env
+        .put(
+            &aiko,
+            &format!("/users/{haruto}"),
+            json!({"users": [{"time_zone": "Mars/Base"}]}),
+        )
+        .await;
+    assert_eq!(bad.body["users"][0]["code"], "INVALID_DATA");
+    assert_error(
+        &env.delete(&ben, &format!("/users/{haruto}")).await,
+        403,
+        "NO_PERMISSION",
+    );
+    let d = env.delete(&aiko, &format!("/users/{haruto}")).await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    assert_error(
+        &env.get(&t, "/users?type=CurrentUser").await,
+        401,
+        "INVALID_TOKEN",
+    );
+    let deleted = env.get(&aiko, "/users?type=DeletedUsers").await;
+    assert_eq!(deleted.body["users"][0]["email"], HARUTO);
+    let aiko_id = id_of(AIKO);
+    assert_error(
+        &env.delete(&aiko, &format!("/users/{aiko_id}")).await,
+        400,
+        "NOT_ALLOWED",
+    );
+}

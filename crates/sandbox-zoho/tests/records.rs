@@ -889,3 +889,64 @@ async fn hundred_records_with_long_descriptions_fit_in_one_call() {
         .await;
     assert_eq!(r.body["data"][0]["details"]["maximum_length"], 32000);
 }
+
+#[tokio::test]
+async fn cancel_meeting_rules() {
+    let env = start().await;
+    let t = env.token(AIKO);
+    let start = (env.sb.now() + Duration::days(2)).to_rfc3339();
+    let end = (env.sb.now() + Duration::days(2) + Duration::hours(1)).to_rfc3339();
+    let r = env
+        .post(
+            &t,
+            "/Events",
+            json!({"data": [
+                {"Event_Title": "With guests", "Start_DateTime": start, "End_DateTime": end,
+                 "Participants": [{"participant": "guest@example.com", "type": "email"}]},
+                {"Event_Title": "Alone", "Start_DateTime": start, "End_DateTime": end}
+            ]}),
+        )
+        .await;
+    let with = r.body["data"][0]["details"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let alone = r.body["data"][1]["details"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let c = env
+        .post(
+            &t,
+            &format!("/Events/{with}/actions/cancel"),
+            json!({"data": [{"send_cancelling_mail": true}]}),
+        )
+        .await;
+    assert_eq!(c.status, 200, "{}", c.text);
+    assert_eq!(c.body["data"][0]["code"], "SUCCESS");
+    let g = env.get(&t, &format!("/Events/{with}")).await;
+    assert_eq!(g.body["data"][0]["$event_cancelled"], true);
+    let mails = env.control(Method::GET, "/mails", None).await;
+    assert!(mails.body["mails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["kind"] == "meeting_cancellation" && m["to"] == "guest@example.com"));
+    assert_error(
+        &env.post(&t, &format!("/Events/{with}/actions/cancel"), json!({}))
+            .await,
+        400,
+        "NOT_ALLOWED",
+    );
+    assert_error(
+        &env.post(&t, &format!("/Events/{alone}/actions/cancel"), json!({}))
+            .await,
+        400,
+        "NOT_ALLOWED",
+    );
+    assert_error(
+        &env.post(&t, "/Events/1/actions/cancel", json!({})).await,
+        400,
+        "INVALID_DATA",
+    );
+}
