@@ -13,6 +13,7 @@ use tauri::State;
 use crmsync_engine::{ModuleKind, ModuleState, ModuleStatus, Store};
 
 use crate::error::{CommandError, ErrorCode};
+use crate::locale::Lang;
 
 /// What the shell holds for the commands: the store, or why it could not be opened.
 pub struct AppState {
@@ -123,9 +124,8 @@ pub struct AppInfo {
     pub version: String,
     /// Where the store and logs live.
     pub data_dir: String,
-    /// The OS's preferred languages, most preferred first (BCP 47 or POSIX tags).
-    /// The UI picks English or Japanese from these.
-    pub languages: Vec<String>,
+    /// The language the UI speaks (follows the OS locale).
+    pub lang: Lang,
 }
 
 /// The app version and where its data lives.
@@ -135,7 +135,7 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
     AppInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         data_dir: state.data_dir.clone(),
-        languages: sys_locale::get_locales().collect(),
+        lang: crate::locale::os_lang(),
     }
 }
 

@@ -4,6 +4,7 @@
 mod bindings;
 mod commands;
 mod error;
+mod locale;
 mod tray;
 
 use std::sync::Mutex;

@@ -1,12 +1,17 @@
-//! The tray icon: Open and Quit.
+//! The tray icon: Open and Quit, in the OS language.
 
+use crate::locale::Lang;
 use tauri::menu::{Menu, MenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::AppHandle;
 
 pub fn build(app: &AppHandle) -> tauri::Result<()> {
-    let open = MenuItem::with_id(app, "open", "Open CRM Sync", true, None::<&str>)?;
-    let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
+    let (open_label, quit_label) = match crate::locale::os_lang() {
+        Lang::En => ("Open CRM Sync", "Quit"),
+        Lang::Ja => ("CRM Sync を開く", "終了"),
+    };
+    let open = MenuItem::with_id(app, "open", open_label, true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", quit_label, true, None::<&str>)?;
     let menu = Menu::with_items(app, &[&open, &quit])?;
     let mut tray = TrayIconBuilder::with_id("main-tray")
         .tooltip("CRM Sync")

@@ -57,10 +57,9 @@ export type AppInfo = { version: string;
  */
 data_dir: string; 
 /**
- * The OS's preferred languages, most preferred first (BCP 47 or POSIX tags).
- * The UI picks English or Japanese from these.
+ * The language the UI speaks (follows the OS locale).
  */
-languages: string[] }
+lang: Lang }
 /**
  * Every command fails with this: a code for the UI and a message for the user.
  */
@@ -85,6 +84,10 @@ export type ErrorCode =
  * The request named something that does not exist.
  */
 "invalid_input"
+/**
+ * A language the UI speaks.
+ */
+export type Lang = "en" | "ja"
 /**
  * A sync module, as the UI names it.
  */

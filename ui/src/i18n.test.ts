@@ -1,18 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { detectLang, translator } from "./i18n";
-
-describe("detectLang", () => {
-  it("follows the first language the OS prefers", () => {
-    expect(detectLang(["ja-JP", "en-US"])).toBe("ja");
-    expect(detectLang(["en-GB", "ja"])).toBe("en");
-    expect(detectLang(["ja_JP.UTF-8"])).toBe("ja");
-  });
-  it("skips languages it does not speak and falls back to English", () => {
-    expect(detectLang(["fr-FR", "ja-JP"])).toBe("ja");
-    expect(detectLang(["de"])).toBe("en");
-    expect(detectLang([])).toBe("en");
-  });
-});
+import { translator } from "./i18n";
 
 describe("translator", () => {
   it("fills placeholders and leaves unknown ones visible", () => {

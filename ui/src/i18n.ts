@@ -1,6 +1,6 @@
-// English and Japanese UI strings. The language follows the OS locale.
+// English and Japanese UI strings. Rust decides the language (see AppInfo.lang).
 
-export type Lang = "en" | "ja";
+import type { Lang } from "./bindings";
 
 const en = {
   appTitle: "CRM Sync",
@@ -57,16 +57,6 @@ const ja: Record<MessageKey, string> = {
 };
 
 const catalogs: Record<Lang, Record<MessageKey, string>> = { en, ja };
-
-/** Picks the UI language from the OS/browser locale list: Japanese if it comes first, else English. */
-export function detectLang(languages: readonly string[]): Lang {
-  for (const tag of languages) {
-    const primary = tag.toLowerCase().split(/[-_]/)[0];
-    if (primary === "ja") return "ja";
-    if (primary === "en") return "en";
-  }
-  return "en";
-}
 
 export type Translate = (key: MessageKey, vars?: Record<string, string>) => string;
 

@@ -17,7 +17,7 @@ class FakeBackend implements Backend {
     private enableResult: (m: Module) => Result<ModuleView, CommandError>,
   ) {}
   async appInfo() {
-    return { version: "0.0.0", data_dir: "/tmp/x", languages: ["en-US"] };
+    return { version: "0.0.0", data_dir: "/tmp/x", lang: "en" as const };
   }
   async listModules() {
     return this.modules;

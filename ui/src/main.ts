@@ -1,13 +1,13 @@
 import "./styles.css";
 import { tauriBackend } from "./backend";
-import { detectLang, translator } from "./i18n";
+import { translator } from "./i18n";
 import { mountIntegration } from "./integration";
 
 async function start(root: HTMLElement) {
-  // The language follows the OS locale, which Rust reads (the webview's own
-  // view of it depends on which C locales happen to be installed).
+  // Rust picks the language from the OS locale (the webview's own view of it
+  // depends on which C locales happen to be installed).
   const info = await tauriBackend.appInfo();
-  const lang = detectLang(info.languages.length ? info.languages : navigator.languages);
+  const lang = info.lang;
   document.documentElement.lang = lang;
   const t = translator(lang);
   document.title = t("appTitle");
