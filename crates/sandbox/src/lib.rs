@@ -165,7 +165,10 @@ fn save_snapshot(
         zoho: Some(zoho.snapshot()),
     };
     let text = serde_json::to_string_pretty(&file).map_err(|e| snap_err(e.to_string()))?;
-    std::fs::write(path, text).map_err(|e| snap_err(e.to_string()))
+    // Write then rename, so an interrupted save never leaves a torn file.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| snap_err(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| snap_err(e.to_string()))
 }
 
 fn load_snapshot(
