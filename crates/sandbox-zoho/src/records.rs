@@ -472,7 +472,11 @@ pub fn output_value(org: &Org, module: &str, rec: &Record, api_name: &str, tz: &
                     .map(|r| display_name(m, r)),
                 None => None,
             };
-            json!({"name": name, "id": id})
+            // A lookup to a deleted record reads as empty, as in the CRM.
+            match name {
+                Some(n) => json!({"name": n, "id": id}),
+                None => Value::Null,
+            }
         }
         _ => v,
     }

@@ -733,6 +733,15 @@ async fn contacts_lookups_and_owner() {
     let g = env.get(&t, &format!("/Contacts/{id}")).await;
     let c = &g.body["data"][0];
     assert_eq!(c["Reporting_To"]["name"], "Boss");
+    assert_eq!(
+        env.delete(&t, &format!("/Contacts/{boss_id}")).await.status,
+        200
+    );
+    let after = env.get(&t, &format!("/Contacts/{id}")).await;
+    assert!(
+        after.body["data"][0]["Reporting_To"].is_null(),
+        "lookup to a deleted record is empty"
+    );
     assert_eq!(c["Owner"]["email"], BEN);
     assert_eq!(c["Created_By"]["email"], AIKO);
     let keys: Vec<&String> = c.as_object().unwrap().keys().collect();
