@@ -41,6 +41,11 @@ pub(crate) fn read_dtz(name: &str, v: &Value) -> Result<(NaiveDateTime, Tz, Stri
         .and_then(Value::as_str)
         .and_then(|s| tz::parse_local(s, zone))
         .ok_or_else(|| ApiError::bad_request("ErrorInvalidRequest", format!("Cannot convert the literal for property '{name}' to the expected type 'Edm.DateTime'.")))?;
+    // Outlook stores dates between 1601 and 4500; outside that range is an error
+    // (and keeps date arithmetic far from overflow).
+    if !(1601..=4500).contains(&dt.year()) {
+        return Err(ApiError::validation());
+    }
     Ok((dt, zone, zone_name))
 }
 
@@ -412,7 +417,8 @@ fn occurrence_id(master: &str, date: NaiveDate) -> String {
 
 fn split_occurrence_id(id: &str) -> Option<(&str, NaiveDate)> {
     let (m, d) = id.rsplit_once("_OCC")?;
-    Some((m, NaiveDate::parse_from_str(d, "%Y%m%d").ok()?))
+    let date = NaiveDate::parse_from_str(d, "%Y%m%d").ok()?;
+    (1601..=4500).contains(&date.year()).then_some((m, date))
 }
 
 // ------------------------------------------------------------ write
@@ -1841,6 +1847,12 @@ fn window(ctx: &Ctx) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
         return Err(ApiError::bad_request(
             "ErrorInvalidParameter",
             "The parameter 'EndDateTime' must be later than 'StartDateTime'.",
+        ));
+    }
+    if !(1601..=4500).contains(&s.year()) || !(1601..=4500).contains(&e.year()) {
+        return Err(ApiError::bad_request(
+            "ErrorInvalidParameter",
+            "The time window is out of the supported range.",
         ));
     }
     if (e - s).num_days() > MAX_WINDOW_DAYS {

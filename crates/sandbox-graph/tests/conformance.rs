@@ -613,6 +613,17 @@ async fn user_post_events_recurring_and_expansion() {
         (wide.status, wide.code()),
         (StatusCode::BAD_REQUEST, "ErrorInvalidRequest")
     );
+    let far = e
+        .get("/me/calendarView?startDateTime=9999-12-01T00:00:00Z&endDateTime=9999-12-31T00:00:00Z")
+        .await;
+    assert_eq!(far.status, StatusCode::BAD_REQUEST);
+    let far = e.post("/me/events", json!({"subject": "far", "start": {"dateTime": "9999-12-31T10:00:00", "timeZone": "UTC"}, "end": {"dateTime": "9999-12-31T11:00:00", "timeZone": "UTC"}})).await;
+    assert_eq!(
+        (far.status, far.code()),
+        (StatusCode::BAD_REQUEST, "ErrorPropertyValidationFailure")
+    );
+    let occ = e.get(&format!("/me/events/{master}_OCC99991231")).await;
+    assert_eq!(occ.status, StatusCode::NOT_FOUND);
     let missing = e.get("/me/calendarView").await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
 }
