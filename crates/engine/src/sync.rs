@@ -289,62 +289,80 @@ where
         complete[i] = full;
     }
 
-    let crm_mirror: Vec<Observation<R>> = store.observations(module, Side::Crm)?;
-    let graph_mirror: Vec<Observation<R>> = store.observations(module, Side::Graph)?;
-    let input = PlanInput {
-        links: store.links(module)?,
-        crm: crm_mirror.clone(),
-        graph: graph_mirror.clone(),
-        crm_complete: complete[0],
-        graph_complete: complete[1],
-        settings: PlanSettings {
-            conflict_policy: settings.conflict_policy,
-            delete_propagation: if state.delete_propagation {
-                DeletePropagation::On
-            } else {
-                DeletePropagation::Off
-            },
-            guards: opts.guards,
-            container,
-            deletes_confirmed: opts.deletes_confirmed,
+    let plan_settings = PlanSettings {
+        conflict_policy: settings.conflict_policy,
+        delete_propagation: if state.delete_propagation {
+            DeletePropagation::On
+        } else {
+            DeletePropagation::Off
         },
+        guards: opts.guards,
+        container,
+        deletes_confirmed: opts.deletes_confirmed,
     };
-    let the_plan = plan(&input);
-    report.plan = Some(the_plan.clone());
-
-    if let Some(pause) = &the_plan.pause {
-        store.set_status(
-            module,
-            true,
-            &ModuleStatus::Paused(pause.to_string()),
-            clock.now(),
-        )?;
-        report.outcome = RoundOutcome::Paused(pause.clone());
-        return Ok(());
-    }
-
-    // Linked items a complete listing did not return: confirm each by id (404 → deleted,
-    // planned next round). Never inferred from the listing alone.
-    for absence in &the_plan.absences {
-        let port: &mut dyn RecordPort<R> = match absence.side {
-            Side::Crm => crm,
-            Side::Graph => graph,
+    let mut confirmed = false;
+    let (the_plan, crm_mirror, graph_mirror) = loop {
+        let crm_mirror: Vec<Observation<R>> = store.observations(module, Side::Crm)?;
+        let graph_mirror: Vec<Observation<R>> = store.observations(module, Side::Graph)?;
+        let links = store.links::<R>(module)?;
+        let input = PlanInput {
+            links,
+            crm: crm_mirror.clone(),
+            graph: graph_mirror.clone(),
+            crm_complete: complete[0] && !confirmed,
+            graph_complete: complete[1] && !confirmed,
+            settings: plan_settings,
         };
-        let obs = match remote!(port.get(&absence.id)) {
-            Some(o) => Observation::Present(o),
-            None => Observation::Deleted {
-                id: absence.id.clone(),
-            },
-        };
-        store.ingest(
-            module,
-            absence.side,
-            &[obs],
-            false,
-            store.cursor(module, absence.side)?.as_deref(),
-            clock.now(),
-        )?;
-    }
+        let the_plan = plan(&input);
+        report.plan = Some(the_plan.clone());
+        let still_paused = matches!(state.status, ModuleStatus::Paused(_))
+            && !opts.deletes_confirmed
+            && the_plan.deletes() > 0;
+        // A guard pause holds while the plan still deletes, until the user confirms.
+        let sticky = still_paused.then(|| Pause::TooManyDeletes {
+            deletes: the_plan.deletes(),
+            links: input.links.len(),
+        });
+        if let Some(pause) = the_plan.pause.clone().or(sticky) {
+            store.set_status(
+                module,
+                true,
+                &ModuleStatus::Paused(pause.to_string()),
+                clock.now(),
+            )?;
+            report.outcome = RoundOutcome::Paused(pause);
+            return Ok(());
+        }
+        if confirmed {
+            break (the_plan, crm_mirror, graph_mirror);
+        }
+        // Linked items the mirror lost (a full listing did not return them, possibly in an
+        // earlier, interrupted round): confirm each by id (404 → deleted), then re-plan.
+        // Never inferred from a listing alone.
+        let missing = missing_linked(&input);
+        if missing.is_empty() {
+            break (the_plan, crm_mirror, graph_mirror);
+        }
+        for (side, id) in missing {
+            let port: &mut dyn RecordPort<R> = match side {
+                Side::Crm => crm,
+                Side::Graph => graph,
+            };
+            let obs = match remote!(port.get(&id)) {
+                Some(o) => Observation::Present(o),
+                None => Observation::Deleted { id },
+            };
+            store.ingest(
+                module,
+                side,
+                &[obs],
+                false,
+                store.cursor(module, side)?.as_deref(),
+                clock.now(),
+            )?;
+        }
+        confirmed = true;
+    };
 
     if opts.dry_run {
         report.outcome = RoundOutcome::Planned;
@@ -440,6 +458,26 @@ where
     store.prune_tombstones(module)?;
     store.mark_synced(module, clock.now())?;
     Ok(())
+}
+
+/// Linked ids with no observation at all on their side (neither present nor deleted).
+fn missing_linked<R: CanonicalRecord>(input: &PlanInput<R>) -> Vec<(Side, String)> {
+    let crm: std::collections::BTreeSet<&str> = input.crm.iter().map(Observation::id).collect();
+    let graph: std::collections::BTreeSet<&str> = input.graph.iter().map(Observation::id).collect();
+    let mut out = Vec::new();
+    for l in &input.links {
+        if let Some(id) = l.crm_id.as_deref() {
+            if !crm.contains(id) {
+                out.push((Side::Crm, id.to_owned()));
+            }
+        }
+        if let Some(id) = l.graph_id.as_deref() {
+            if !graph.contains(id) {
+                out.push((Side::Graph, id.to_owned()));
+            }
+        }
+    }
+    out
 }
 
 fn stamp_run(mut journal: Vec<JournalEntry>, run: i64) -> Vec<JournalEntry> {
