@@ -1391,7 +1391,25 @@ fn timeline(
             json!({"resource_path_index": 1}),
         ));
     };
-    let all = records::timeline_json(o, module, rec, &ctx.tz);
+    let filter = match q.get("filters") {
+        None => None,
+        Some(f) => Some(
+            serde_json::from_str::<Value>(f)
+                .ok()
+                .filter(timeline_filter_ok)
+                .ok_or_else(|| {
+                    bad(
+                        "INVALID_DATA",
+                        "invalid filters",
+                        json!({"param_name": "filters"}),
+                    )
+                })?,
+        ),
+    };
+    let all: Vec<Value> = records::timeline_json(o, module, rec, &ctx.tz)
+        .into_iter()
+        .filter(|e| filter.as_ref().is_none_or(|f| timeline_filter_match(f, e)))
+        .collect();
     let total = all.len();
     let items: Vec<Value> = all.into_iter().skip(offset).take(per_page).collect();
     let count = items.len();
@@ -1403,6 +1421,79 @@ fn timeline(
         json!({"__timeline": items, "info": {"per_page": per_page, "count": count, "more_records": more,
                                              "next_page_token": next, "previous_page_token": prev}}),
     ))
+}
+
+/// Timeline `filters`: `{field:{api_name}, comparator, value}` on `source` / `done_by.id`
+/// (equal, in) and `audited_time` (between), or `{group_operator:"AND"|"OR", group:[…]}`.
+fn timeline_filter_ok(f: &Value) -> bool {
+    if let Some(group) = f.get("group").and_then(Value::as_array) {
+        let op = f
+            .get("group_operator")
+            .and_then(Value::as_str)
+            .unwrap_or("AND");
+        return ["AND", "OR", "and", "or"].contains(&op)
+            && !group.is_empty()
+            && group.iter().all(timeline_filter_ok);
+    }
+    let field = f.pointer("/field/api_name").and_then(Value::as_str);
+    let cmp = f.get("comparator").and_then(Value::as_str);
+    let value = f.get("value");
+    match (field, cmp, value) {
+        (Some("source" | "done_by.id"), Some("equal"), Some(Value::String(_))) => true,
+        (Some("source" | "done_by.id"), Some("in"), Some(Value::Array(a))) => {
+            a.iter().all(Value::is_string)
+        }
+        (Some("audited_time"), Some("between"), Some(Value::Array(a))) => {
+            a.len() == 2
+                && a.iter()
+                    .all(|x| x.as_str().and_then(fields::parse_datetime).is_some())
+        }
+        _ => false,
+    }
+}
+
+fn timeline_filter_match(f: &Value, entry: &Value) -> bool {
+    if let Some(group) = f.get("group").and_then(Value::as_array) {
+        let or = f
+            .get("group_operator")
+            .and_then(Value::as_str)
+            .is_some_and(|o| o.eq_ignore_ascii_case("or"));
+        return if or {
+            group.iter().any(|g| timeline_filter_match(g, entry))
+        } else {
+            group.iter().all(|g| timeline_filter_match(g, entry))
+        };
+    }
+    let field = f
+        .pointer("/field/api_name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let actual = match field {
+        "source" => entry["source"].clone(),
+        "done_by.id" => entry["done_by"]["id"].clone(),
+        _ => entry["audited_time"].clone(),
+    };
+    match f.get("comparator").and_then(Value::as_str) {
+        Some("equal") => f.get("value") == Some(&actual),
+        Some("in") => f
+            .get("value")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.contains(&actual)),
+        _ => {
+            let at = actual.as_str().and_then(fields::parse_datetime);
+            let bounds: Vec<_> = f
+                .get("value")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str().and_then(fields::parse_datetime))
+                .collect();
+            match (at, bounds.as_slice()) {
+                (Some(t), [lo, hi]) => *lo <= t && t <= *hi,
+                _ => false,
+            }
+        }
+    }
 }
 
 fn mass_update(st: &mut State, ctx: &Ctx, module: &str, body: &[u8]) -> Result<Resp, Resp> {

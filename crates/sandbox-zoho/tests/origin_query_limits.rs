@@ -191,6 +191,53 @@ async fn timeline_pages_with_page_token() {
 }
 
 #[tokio::test]
+async fn timeline_filters_by_source() {
+    let env = start().await;
+    let t = env.token(AIKO);
+    let r = env
+        .control(
+            Method::POST,
+            "/records/Contacts",
+            Some(json!({"as": AIKO, "origin": "import", "data": [{"Last_Name": "Imp"}]})),
+        )
+        .await;
+    let id = r.body["data"][0]["details"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.sb.advance_clock(Duration::seconds(3));
+    env.put(&t, "/Contacts", json!({"data": [{"id": id, "Title": "x"}]}))
+        .await;
+    let enc = |v: Value| {
+        url::form_urlencoded::byte_serialize(v.to_string().as_bytes()).collect::<String>()
+    };
+    let f = enc(
+        json!({"field": {"api_name": "source"}, "comparator": "equal", "value": "mass_addition_via_ui"}),
+    );
+    let r = env
+        .get(&t, &format!("/Contacts/{id}/__timeline?filters={f}"))
+        .await;
+    let tl = r.body["__timeline"].as_array().unwrap();
+    assert_eq!(tl.len(), 1);
+    assert_eq!(tl[0]["action"], "added");
+    let f = enc(json!({"group_operator": "OR", "group": [
+        {"field": {"api_name": "source"}, "comparator": "in", "value": ["crm_api", "crm_ui"]},
+        {"field": {"api_name": "source"}, "comparator": "equal", "value": "migration"}]}));
+    let r = env
+        .get(&t, &format!("/Contacts/{id}/__timeline?filters={f}"))
+        .await;
+    assert_eq!(r.body["__timeline"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["__timeline"][0]["source"], "crm_api");
+    let bad = enc(json!({"field": {"api_name": "source"}, "comparator": "like", "value": "x"}));
+    assert_error(
+        &env.get(&t, &format!("/Contacts/{id}/__timeline?filters={bad}"))
+            .await,
+        400,
+        "INVALID_DATA",
+    );
+}
+
+#[tokio::test]
 async fn deactivated_user_token_is_invalid() {
     let env = start().await;
     let t = env.token(BEN);
