@@ -1,0 +1,489 @@
+//! The Zoho client against the sandbox's Zoho CRM emulator, over real HTTP.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crmsync_zoho::models::{NewUser, ZContact, ZEvent, ZTask};
+use crmsync_zoho::{
+    DeletedType, ErrorClass, ListQuery, TokenProvider, TokenProviderError, ZohoClient, ZohoConfig,
+    ZohoError,
+};
+use serde_json::{json, Value};
+
+const AIKO: &str = "aiko.tanaka@sakura-demo.example";
+const BEN: &str = "ben.carter@sakura-demo.example";
+
+struct Sb {
+    running: crmsync_sandbox::RunningSandbox,
+    control: String,
+    http: reqwest::Client,
+}
+
+impl Sb {
+    async fn start() -> Sb {
+        let running = crmsync_sandbox::start(crmsync_sandbox::Options::default())
+            .await
+            .unwrap();
+        let control = running
+            .urls
+            .zoho_control
+            .clone()
+            .expect("zoho emulator plugged in");
+        Sb {
+            running,
+            control,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .request(method, format!("{}{}", self.control, path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert!(status.is_success(), "control {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    async fn client(&self, email: &str, tweak: impl FnOnce(&mut ZohoConfig)) -> ZohoClient {
+        let t = self
+            .call(reqwest::Method::POST, "/tokens", json!({"email": email}))
+            .await;
+        let mut cfg = ZohoConfig::new(t["api_domain"].as_str().unwrap());
+        cfg.initial_backoff = Duration::from_millis(100);
+        tweak(&mut cfg);
+        let tokens = Arc::new(ControlTokens {
+            http: self.http.clone(),
+            control: self.control.clone(),
+            email: email.into(),
+            cached: parking_lot::Mutex::new(Some(t["access_token"].as_str().unwrap().to_string())),
+        });
+        ZohoClient::new(cfg, tokens).unwrap()
+    }
+}
+
+/// Mints tokens through the sandbox control API over HTTP.
+struct ControlTokens {
+    http: reqwest::Client,
+    control: String,
+    email: String,
+    cached: parking_lot::Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl TokenProvider for ControlTokens {
+    async fn access_token(&self) -> Result<String, TokenProviderError> {
+        if let Some(t) = self.cached.lock().clone() {
+            return Ok(t);
+        }
+        let v: Value = self
+            .http
+            .post(format!("{}/tokens", self.control))
+            .json(&json!({"email": self.email}))
+            .send()
+            .await
+            .map_err(|e| TokenProviderError::Unavailable(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| TokenProviderError::Unavailable(e.to_string()))?;
+        let t = v["access_token"]
+            .as_str()
+            .ok_or_else(|| TokenProviderError::Unavailable("no token".into()))?
+            .to_string();
+        *self.cached.lock() = Some(t.clone());
+        Ok(t)
+    }
+    async fn token_rejected(&self, token: &str) {
+        let mut c = self.cached.lock();
+        if c.as_deref() == Some(token) {
+            *c = None;
+        }
+    }
+}
+
+fn contact(first: &str, last: &str) -> ZContact {
+    ZContact {
+        first_name: Some(first.into()),
+        last_name: Some(last.into()),
+        email: Some(format!(
+            "{}.{}@client.example",
+            first.to_lowercase(),
+            last.to_lowercase()
+        )),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn records_crud_with_per_record_results_and_deleted_records() {
+    let sb = Sb::start().await;
+    let z = sb.client(AIKO, |_| {}).await;
+
+    // A custom field travels in the field map.
+    sb.call(reqwest::Method::POST, "/fields/Contacts", json!({"org_of": AIKO, "api_name": "Customer_Rank", "field_label": "Customer Rank", "data_type": "text"})).await;
+    let mut ranked = contact("Yuki", "Hayashi");
+    ranked.fields.insert("Customer_Rank".into(), json!("A"));
+    let no_last_name = ZContact {
+        first_name: Some("Nameless".into()),
+        ..Default::default()
+    };
+    let res = z
+        .insert(&[ranked, no_last_name, contact("Tom", "Baker")])
+        .await
+        .unwrap();
+    assert_eq!(res.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1, 2]);
+    let id0 = res[0].result.as_ref().unwrap().clone();
+    match &res[1].result {
+        Err(ZohoError::InvalidData { code, details, .. }) => {
+            assert_eq!(code, "MANDATORY_NOT_FOUND");
+            assert_eq!(details["api_name"], "Last_Name");
+        }
+        other => panic!("{other:?}"),
+    }
+    let id2 = res[2].result.as_ref().unwrap().clone();
+
+    let got: ZContact = z.get(&id0).await.unwrap();
+    assert_eq!(got.last_name.as_deref(), Some("Hayashi"));
+    assert_eq!(got.full_name.as_deref(), Some("Yuki Hayashi"));
+    assert_eq!(got.fields.get("Customer_Rank"), Some(&json!("A")));
+
+    // Update: partial, per record; a record without id is refused locally.
+    let upd = ZContact {
+        id: Some(id0.clone()),
+        title: Some("Director".into()),
+        ..Default::default()
+    };
+    let res = z.update(&[upd, contact("No", "Id")]).await.unwrap();
+    assert_eq!(res[0].result.as_ref().unwrap(), &id0);
+    assert!(matches!(res[1].result, Err(ZohoError::Argument(_))));
+    let got: ZContact = z.get(&id0).await.unwrap();
+    assert_eq!(got.title.as_deref(), Some("Director"));
+    assert_eq!(
+        got.first_name.as_deref(),
+        Some("Yuki"),
+        "partial update keeps other fields"
+    );
+
+    // Delete → recycle bin → deleted records; the record is gone.
+    let res = z
+        .delete("Contacts", &[id2.clone(), "999999999".into()])
+        .await
+        .unwrap();
+    assert_eq!(res[0].result.as_ref().unwrap(), &id2);
+    assert!(res[1].result.is_err(), "unknown id is a per-record error");
+    let deleted = z
+        .deleted_records("Contacts", DeletedType::All, None)
+        .await
+        .unwrap();
+    assert!(deleted
+        .iter()
+        .any(|d| d.id == id2 && d.kind.as_deref() == Some("recycle")));
+    assert!(matches!(
+        z.get::<ZContact>(&id2).await,
+        Err(ZohoError::NotFound(_))
+    ));
+    sb.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn writes_go_in_chunks_of_100_and_lists_page_past_2000() {
+    let sb = Sb::start().await;
+    let z = sb.client(AIKO, |_| {}).await;
+    let before = z
+        .list_all::<ZContact>(&ListQuery::default())
+        .await
+        .unwrap()
+        .len();
+
+    let many: Vec<ZContact> = (0..150)
+        .map(|i| contact(&format!("Bulk{i}"), "Chunk"))
+        .collect();
+    let res = z.insert(&many).await.unwrap();
+    assert_eq!(res.len(), 150);
+    assert!(res
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r.index == i && r.result.is_ok()));
+
+    sb.call(
+        reqwest::Method::POST,
+        "/generate",
+        json!({"as": AIKO, "module": "Contacts", "count": 2100}),
+    )
+    .await;
+    let all = z.list_all::<ZContact>(&ListQuery::default()).await.unwrap();
+    assert_eq!(all.len(), before + 150 + 2100);
+    let mut ids: Vec<&str> = all.iter().map(|c| c.id.as_deref().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        all.len(),
+        "no record twice across page and page_token"
+    );
+    // sort_by=Modified_Time ascending.
+    let times: Vec<chrono::DateTime<chrono::FixedOffset>> = all
+        .iter()
+        .map(|c| chrono::DateTime::parse_from_rfc3339(c.modified_time.as_deref().unwrap()).unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+
+    // If-Modified-Since: nothing after the future; the changed record after a mark.
+    let future = (chrono::Utc::now() + chrono::Duration::hours(1)).fixed_offset();
+    let q = ListQuery {
+        modified_since: Some(future),
+        ..Default::default()
+    };
+    assert!(z.list_all::<ZContact>(&q).await.unwrap().is_empty());
+    let mark = *times.last().unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let target = all[5].id.clone().unwrap();
+    z.update(&[ZContact {
+        id: Some(target.clone()),
+        department: Some("Sales".into()),
+        ..Default::default()
+    }])
+    .await
+    .unwrap();
+    let q = ListQuery {
+        modified_since: Some(mark),
+        ..Default::default()
+    };
+    let changed = z.list_all::<ZContact>(&q).await.unwrap();
+    assert!(changed
+        .iter()
+        .any(|c| c.id.as_deref() == Some(target.as_str())));
+    assert!(changed.len() < 10, "only recent changes: {}", changed.len());
+    sb.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn throttling_backs_off_without_a_retry_storm() {
+    let sb = Sb::start().await;
+    let z = sb.client(AIKO, |_| {}).await;
+    z.current_user().await.unwrap();
+    sb.call(
+        reqwest::Method::PUT,
+        "/faults",
+        json!({"fail_next": 3, "error_status": 429}),
+    )
+    .await;
+    let started = Instant::now();
+    assert_eq!(z.current_user().await.unwrap().email.as_deref(), Some(AIKO));
+    // 0.1 + 0.2 + 0.4 s of backoff, exactly one retry per 429.
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        started.elapsed()
+    );
+    let c = sb
+        .call(reqwest::Method::GET, "/counters", Value::Null)
+        .await;
+    assert_eq!(c["injected_faults"], 3, "{c}");
+
+    // Persistent 429 ends typed after the retries.
+    let z2 = sb.client(AIKO, |c| c.max_retries = 2).await;
+    sb.call(
+        reqwest::Method::PUT,
+        "/faults",
+        json!({"fail_next": 10, "error_status": 429}),
+    )
+    .await;
+    let err = z2.current_user().await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Throttled, "{err}");
+    sb.call(reqwest::Method::PUT, "/faults", json!({})).await;
+
+    // Within the edition's concurrency: 30 parallel calls, no 429.
+    let before = sb
+        .call(reqwest::Method::GET, "/counters", Value::Null)
+        .await["throttled"]
+        .as_u64()
+        .unwrap();
+    sb.call(reqwest::Method::PUT, "/faults", json!({"latency_ms": 50}))
+        .await;
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let z = z.clone();
+            tokio::spawn(async move { z.current_user().await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let after = sb
+        .call(reqwest::Method::GET, "/counters", Value::Null)
+        .await["throttled"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(after, before, "no 429 within the concurrency limit");
+    sb.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn server_errors_retry_reads_but_not_writes() {
+    let sb = Sb::start().await;
+    let z = sb.client(AIKO, |_| {}).await;
+    z.current_user().await.unwrap();
+    sb.call(
+        reqwest::Method::PUT,
+        "/faults",
+        json!({"fail_next": 2, "error_status": 500}),
+    )
+    .await;
+    z.current_user().await.unwrap();
+    sb.call(
+        reqwest::Method::PUT,
+        "/faults",
+        json!({"fail_next": 1, "error_status": 500}),
+    )
+    .await;
+    let err = z.insert(&[contact("Not", "Twice")]).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Server);
+    sb.call(reqwest::Method::PUT, "/faults", json!({})).await;
+    let (rows, _) = z
+        .coql("select Last_Name from Contacts where Last_Name = 'Twice' limit 10")
+        .await
+        .unwrap();
+    assert!(
+        rows.is_empty(),
+        "the failed insert was not repeated: {rows:?}"
+    );
+    sb.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn events_tasks_coql_metadata_users_and_timeline() {
+    let sb = Sb::start().await;
+    let z = sb.client(AIKO, |_| {}).await;
+
+    let ev = ZEvent {
+        event_title: Some("Kick-off".into()),
+        start_date_time: Some("2026-12-01T10:00:00+09:00".into()),
+        end_date_time: Some("2026-12-01T11:00:00+09:00".into()),
+        ..Default::default()
+    };
+    let bad = ZEvent {
+        event_title: Some("Backwards".into()),
+        start_date_time: Some("2026-12-01T11:00:00+09:00".into()),
+        end_date_time: Some("2026-12-01T10:00:00+09:00".into()),
+        ..Default::default()
+    };
+    let res = z.insert(&[ev, bad]).await.unwrap();
+    let ev_id = res[0].result.as_ref().unwrap().clone();
+    assert_eq!(
+        res[1].result.as_ref().unwrap_err().class(),
+        ErrorClass::InvalidData
+    );
+    let got: ZEvent = z.get(&ev_id).await.unwrap();
+    assert_eq!(got.event_title.as_deref(), Some("Kick-off"));
+    let task = ZTask {
+        subject: Some("Send quote".into()),
+        due_date: Some("2026-12-05".into()),
+        status: Some("Not Started".into()),
+        ..Default::default()
+    };
+    let t_id = z.insert(&[task]).await.unwrap()[0]
+        .result
+        .as_ref()
+        .unwrap()
+        .clone();
+    z.update(&[ZTask {
+        id: Some(t_id.clone()),
+        status: Some("Completed".into()),
+        ..Default::default()
+    }])
+    .await
+    .unwrap();
+    let t: ZTask = z.get(&t_id).await.unwrap();
+    assert_eq!(t.status.as_deref(), Some("Completed"));
+    assert!(t.closed_time.is_some());
+    assert!(!z
+        .list_all::<ZTask>(&ListQuery::default())
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(z
+        .list_all::<ZEvent>(&ListQuery::default())
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.id.as_deref() == Some(ev_id.as_str())));
+
+    let (rows, _) = z
+        .coql(&format!(
+            "select Subject, Status from Tasks where id = '{t_id}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["Subject"], "Send quote");
+    assert!(matches!(
+        z.coql("select from where").await,
+        Err(ZohoError::InvalidData { .. })
+    ));
+
+    let fields = z.fields("Contacts").await.unwrap();
+    assert!(fields
+        .iter()
+        .any(|f| f.api_name == "Last_Name" && f.system_mandatory == Some(true)));
+
+    let users = z.users("AllUsers").await.unwrap();
+    assert!(users.iter().any(|u| u.email.as_deref() == Some(BEN)));
+    let profiles = z.profiles().await.unwrap();
+    let admin = profiles
+        .iter()
+        .find(|p| p.can_manage_users())
+        .expect("an admin profile");
+    let me = z.current_user().await.unwrap();
+    let role = me.role.clone().unwrap().id.unwrap();
+    let standard = profiles.iter().find(|p| p.name == "Standard").unwrap();
+    let new_id = z
+        .add_user(&NewUser {
+            email: "new.hire@sakura-demo.example".into(),
+            first_name: Some("New".into()),
+            last_name: "Hire".into(),
+            role: role.clone(),
+            profile: standard.id.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(z
+        .users("AllUsers")
+        .await
+        .unwrap()
+        .iter()
+        .any(|u| u.id == new_id));
+    let dup = z
+        .add_user(&NewUser {
+            email: "new.hire@sakura-demo.example".into(),
+            first_name: None,
+            last_name: "Again".into(),
+            role,
+            profile: admin.id.clone(),
+        })
+        .await;
+    assert!(dup.is_err());
+    // A standard user may not add users: typed auth/permission error.
+    let zb = sb.client(BEN, |_| {}).await;
+    let err = zb
+        .add_user(&NewUser {
+            email: "x@sakura-demo.example".into(),
+            first_name: None,
+            last_name: "X".into(),
+            role: me.role.unwrap().id.unwrap(),
+            profile: standard.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Auth, "{err}");
+
+    // Timeline: created through the API.
+    let tl = z.timeline("Tasks", &t_id).await.unwrap();
+    assert!(tl.iter().any(|e| e.action.as_deref() == Some("added") && e.source.as_deref() == Some("crm_api")), "{tl:?}");
+    sb.running.shutdown().await.unwrap();
+}
