@@ -317,11 +317,13 @@ async fn put_limits(State(state): State<GraphState>, Json(l): Json<Limits>) -> R
         || l.window_requests == 0
         || l.window_secs == 0
         || l.token_lifetime_secs <= 0
+        || l.window_secs > MAX_SECS as u64
+        || l.token_lifetime_secs > MAX_SECS
     {
         return err(
             StatusCode::BAD_REQUEST,
             "invalidLimits",
-            "limits must be positive",
+            "limits must be positive (windows and lifetimes at most 10 years)",
         );
     }
     state.set_limits(l.clone());
@@ -333,9 +335,19 @@ struct Advance {
     seconds: i64,
 }
 
-async fn advance(State(state): State<GraphState>, Json(a): Json<Advance>) -> Json<Value> {
+/// Ten years: the largest clock step, window or token lifetime accepted.
+const MAX_SECS: i64 = 10 * 366 * 24 * 3600;
+
+async fn advance(State(state): State<GraphState>, Json(a): Json<Advance>) -> Response {
+    if !(0..=MAX_SECS).contains(&a.seconds) {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "invalidClockStep",
+            "seconds must be between 0 and ten years (the clock only moves forward)",
+        );
+    }
     state.advance_clock(chrono::Duration::seconds(a.seconds));
-    Json(json!({"now": state.now().to_rfc3339()}))
+    Json(json!({"now": state.now().to_rfc3339()})).into_response()
 }
 
 fn counters_json(state: &GraphState, uid: &str) -> Value {

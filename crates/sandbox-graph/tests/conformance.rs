@@ -2372,3 +2372,58 @@ async fn control_minted_refresh_tokens_and_client_binding() {
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn control_api_rejects_bad_settings() {
+    let e = env().await;
+    let put = |path: &str, body: Value| {
+        e.http
+            .put(format!("{}/control/graph{path}", e.root))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(put("/limits", json!({"concurrency": 0, "window_requests": 1, "window_secs": 1, "token_lifetime_secs": 1})).await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        put("/faults", json!({"error_rate": 2.0}))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let step = e
+        .http
+        .post(format!("{}/control/graph/clock/advance", e.root))
+        .json(&json!({"seconds": -5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(step.status(), StatusCode::BAD_REQUEST);
+    let unknown = e
+        .http
+        .post(format!("{}/control/graph/tokens", e.root))
+        .json(&json!({"user": "nobody@nowhere.example", "scopes": "User.Read"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let users = e.control(Method::GET, "/users", json!({})).await;
+    assert_eq!(users["users"].as_array().unwrap().len(), 7);
+    assert_eq!(users["tenantId"], crmsync_sandbox_graph::DEMO_TENANT_ID);
+    let created = e.http.post(format!("{}/control/graph/users", e.root)).json(&json!({"userPrincipalName": "kenji.ito@sakura-demo.example", "displayName": "伊藤 健二"})).send().await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let kenji = e
+        .state
+        .mint_token(
+            "kenji.ito@sakura-demo.example",
+            &["Calendars.ReadWrite".to_string()],
+        )
+        .unwrap()
+        .access_token;
+    let cals = e
+        .req_as(&kenji, Method::GET, "/me/calendars", None, &[])
+        .await;
+    assert_eq!(
+        cals.body["value"][0]["isDefaultCalendar"], true,
+        "a new user gets a mailbox with its defaults"
+    );
+}
