@@ -807,3 +807,244 @@ fn insert_link<R: CanonicalRecord>(
     )?;
     Ok(tx.last_insert_rowid() as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use crmsync_core::contact::ContactRecord;
+    use crmsync_core::planner::{LinkRow, Observed, Op, Reason};
+    use crmsync_core::{FieldMap, FieldValue};
+
+    const M: ModuleKind = ModuleKind::Contacts;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn rec(name: &str) -> ContactRecord {
+        let mut m = FieldMap::new();
+        m.insert("givenName".into(), FieldValue::Text(name.into()));
+        ContactRecord::from_fields(m).unwrap()
+    }
+
+    fn present(id: &str, version: &str, modified: i64, name: &str) -> Observation<ContactRecord> {
+        Observation::Present(Observed {
+            id: id.into(),
+            version: version.into(),
+            modified: t(modified),
+            record: rec(name),
+            stamp: None,
+            exclusion: None,
+        })
+    }
+
+    #[test]
+    fn settings_default_and_round_trip() {
+        let store = Store::open_in_memory().unwrap();
+        let s = store.settings(M).unwrap();
+        assert_eq!(s, ModuleSettings::default());
+        store.set_container_id(M, Some("folder")).unwrap();
+        store.set_field_mapping(M, Some("{}")).unwrap();
+        store.set_conflict_policy(M, ConflictPolicy::Ask).unwrap();
+        store.set_first_sync_at(M, Some(t(3))).unwrap();
+        let s = store.settings(M).unwrap();
+        assert_eq!(s.container_id.as_deref(), Some("folder"));
+        assert_eq!(s.field_mapping.as_deref(), Some("{}"));
+        assert_eq!(s.conflict_policy, ConflictPolicy::Ask);
+        assert_eq!(s.first_sync_at, Some(t(3)));
+        assert_eq!(
+            store.settings(ModuleKind::Events).unwrap(),
+            ModuleSettings::default()
+        );
+    }
+
+    #[test]
+    fn feed_entries_never_roll_back_or_resurrect() {
+        let mut store = Store::open_in_memory().unwrap();
+        let feed = [
+            present("a", "2", 20, "new"),
+            present("a", "1", 10, "old"), // reordered: older, must not win
+            present("b", "1", 10, "b"),
+            Observation::Deleted { id: "b".into() },
+            present("b", "1", 10, "b"), // duplicated after the delete
+        ];
+        store
+            .ingest(M, Side::Graph, &feed, false, Some("c1"), t(1))
+            .unwrap();
+        let mirror = store.observations::<ContactRecord>(M, Side::Graph).unwrap();
+        assert_eq!(
+            mirror,
+            vec![
+                present("a", "2", 20, "new"),
+                Observation::Deleted { id: "b".into() }
+            ]
+        );
+        assert_eq!(store.cursor(M, Side::Graph).unwrap().as_deref(), Some("c1"));
+        assert_eq!(store.cursor(M, Side::Crm).unwrap(), None);
+        // A full listing replaces the mirror.
+        store
+            .ingest(
+                M,
+                Side::Graph,
+                &[present("c", "1", 30, "c")],
+                true,
+                Some("c2"),
+                t(2),
+            )
+            .unwrap();
+        let mirror = store.observations::<ContactRecord>(M, Side::Graph).unwrap();
+        assert_eq!(mirror, vec![present("c", "1", 30, "c")]);
+        assert_eq!(store.cursor(M, Side::Graph).unwrap().as_deref(), Some("c2"));
+    }
+
+    fn action(op: Op<ContactRecord>) -> Action<ContactRecord> {
+        Action {
+            label: "Ann".into(),
+            link: None,
+            crm_id: Some("c1".into()),
+            graph_id: None,
+            crm_version: Some("1".into()),
+            graph_version: None,
+            op,
+            reason: Reason::NewInCrm,
+        }
+    }
+
+    #[test]
+    fn an_action_commits_link_mirror_journal_and_intent_together() {
+        let mut store = Store::open_in_memory().unwrap();
+        let a = action(Op::CreateInGraph { record: rec("Ann") });
+        let intent = store.begin_intent(M, &a, t(1)).unwrap();
+        assert_eq!(
+            store.pending_intents::<ContactRecord>(M).unwrap(),
+            vec![(intent, a.clone())]
+        );
+        let run = store.start_run(M, t(1)).unwrap();
+        let link = store
+            .commit_action(
+                &ActionCommit {
+                    module: M,
+                    intent: Some(intent),
+                    link_change: LinkChange::Save(LinkRow {
+                        id: None,
+                        crm_id: Some("c1".into()),
+                        graph_id: Some("g1".into()),
+                        crm_version: Some("1".into()),
+                        graph_version: Some("7".into()),
+                        base: rec("Ann"),
+                        state: LinkState::Active,
+                    }),
+                    observations: vec![(Side::Graph, present("g1", "7", 5, "Ann"))],
+                    forget: vec![],
+                    journal: vec![JournalEntry {
+                        id: 0,
+                        run_id: None,
+                        side: Side::Graph,
+                        op: JournalOp::Create,
+                        item_id: "g1".into(),
+                        label: "Ann".into(),
+                        changed_fields: vec!["givenName".into()],
+                        before: None,
+                        after: Some("{}".into()),
+                        at: t(1),
+                    }],
+                    now: t(1),
+                },
+                Some(run),
+            )
+            .unwrap()
+            .unwrap();
+        store.finish_run(run, "completed", None, t(2)).unwrap();
+        assert!(store
+            .pending_intents::<ContactRecord>(M)
+            .unwrap()
+            .is_empty());
+        let links = store.links::<ContactRecord>(M).unwrap();
+        assert_eq!(links.len(), 1);
+        assert_eq!(links[0].id, link);
+        assert_eq!(links[0].graph_version.as_deref(), Some("7"));
+        assert_eq!(links[0].base, rec("Ann"));
+        assert_eq!(
+            store
+                .observations::<ContactRecord>(M, Side::Graph)
+                .unwrap()
+                .len(),
+            1
+        );
+        let journal = store.journal(M).unwrap();
+        assert_eq!(journal.len(), 1);
+        assert_eq!(journal[0].run_id, Some(run));
+        let runs = store.runs(M, 5).unwrap();
+        assert_eq!((runs[0].actions, runs[0].writes), (1, 1));
+        assert_eq!(runs[0].outcome.as_deref(), Some("completed"));
+    }
+
+    #[test]
+    fn a_failed_commit_leaves_nothing_behind() {
+        let mut store = Store::open_in_memory().unwrap();
+        let a = action(Op::CreateInGraph { record: rec("Ann") });
+        let intent = store.begin_intent(M, &a, t(1)).unwrap();
+        let row = |id| LinkRow {
+            id,
+            crm_id: Some("c1".into()),
+            graph_id: Some("g1".into()),
+            crm_version: None,
+            graph_version: None,
+            base: rec("Ann"),
+            state: LinkState::Active,
+        };
+        let commit = |change| ActionCommit {
+            module: M,
+            intent: Some(intent),
+            link_change: change,
+            observations: vec![(Side::Graph, present("g1", "1", 1, "Ann"))],
+            forget: vec![],
+            journal: vec![],
+            now: t(1),
+        };
+        store
+            .commit_action(&commit(LinkChange::Save(row(None))), None)
+            .unwrap();
+        store
+            .ingest::<ContactRecord>(M, Side::Graph, &[], true, None, t(2))
+            .unwrap();
+        let again = store.begin_intent(M, &a, t(3)).unwrap();
+        // A second link with the same CRM id violates the unique index: all or nothing.
+        let mut c = commit(LinkChange::Save(row(None)));
+        c.intent = Some(again);
+        assert!(store.commit_action(&c, None).is_err());
+        assert_eq!(store.links::<ContactRecord>(M).unwrap().len(), 1);
+        assert!(store
+            .observations::<ContactRecord>(M, Side::Graph)
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.pending_intents::<ContactRecord>(M).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn tombstones_are_pruned_once_no_link_needs_them() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .ingest::<ContactRecord>(
+                M,
+                Side::Crm,
+                &[
+                    Observation::Deleted { id: "c9".into() },
+                    present("c1", "1", 1, "x"),
+                ],
+                false,
+                None,
+                t(1),
+            )
+            .unwrap();
+        assert_eq!(store.prune_tombstones(M).unwrap(), 1);
+        assert_eq!(
+            store
+                .observations::<ContactRecord>(M, Side::Crm)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}

@@ -123,6 +123,10 @@ pub struct Fake {
     pub selected: Option<String>,
     /// The next `changes_since` answers 410.
     pub expire_next: bool,
+    /// A user edit that lands just before the next write through the port (a race).
+    pub race_next_write: Option<(String, ContactRecord)>,
+    /// Crash (panic) right after the next write landed.
+    pub crash_after_next_write: bool,
 }
 
 impl Fake {
@@ -138,6 +142,8 @@ impl Fake {
             containers_created: 0,
             selected: None,
             expire_next: false,
+            race_next_write: None,
+            crash_after_next_write: false,
         }
     }
 
@@ -243,6 +249,15 @@ impl Fake {
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, PortError>,
     ) -> Result<T, PortError> {
+        if let Some((id, record)) = self.race_next_write.take() {
+            self.user_update(&id, record);
+        }
+        if std::mem::take(&mut self.crash_after_next_write) {
+            if f(self).is_ok() {
+                self.writes += 1;
+            }
+            panic!("{CRASH}");
+        }
         match self.write_fault() {
             WriteFault::None => {
                 let r = f(self);

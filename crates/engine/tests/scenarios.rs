@@ -1,0 +1,387 @@
+//! Targeted scenarios of the sync round against the in-memory fakes: guards, the container
+//! deleted by the user, re-enable, dry run, the journal, and fault coverage.
+
+mod fakes;
+
+use std::rc::Rc;
+
+use crmsync_core::contact::ContactRecord;
+use crmsync_core::planner::{LinkState, Pause};
+use crmsync_core::{CanonicalRecord, FieldMap, FieldValue, Side};
+use crmsync_engine::{
+    run_round, Account, JournalOp, ModuleKind, ModuleStatus, RoundOptions, RoundOutcome,
+    RoundReport, Service, Store, SyncError,
+};
+use fakes::{t, Fake, World, WorldClock};
+
+const M: ModuleKind = ModuleKind::Contacts;
+
+fn contact(given: &str, email: &str) -> ContactRecord {
+    let mut map = FieldMap::new();
+    map.insert("givenName".into(), FieldValue::Text(given.into()));
+    map.insert(
+        "emailAddresses".into(),
+        FieldValue::List(vec![email.into()]),
+    );
+    ContactRecord::from_fields(map).unwrap()
+}
+
+struct Env {
+    store: Store,
+    world: Rc<World>,
+    crm: Fake,
+    graph: Fake,
+}
+
+impl Env {
+    fn new(n: usize) -> Self {
+        let store = Store::open_in_memory().unwrap();
+        for service in [Service::Zoho, Service::Microsoft] {
+            store
+                .save_account(&Account {
+                    service,
+                    user_id: "u1".into(),
+                    email: "user@example.com".into(),
+                    display_name: "User".into(),
+                    organisation: "Org".into(),
+                    data_centre: None,
+                    connected_at: t(0),
+                })
+                .unwrap();
+        }
+        store.enable(M, t(0)).unwrap();
+        let world = World::new(7);
+        world.crashes.set(false);
+        let mut crm = Fake::new("crm", world.clone());
+        for i in 0..n {
+            crm.user_create(
+                contact(&format!("P{i}"), &format!("p{i}@example.com")),
+                false,
+            );
+        }
+        Self {
+            store,
+            graph: Fake::new("g", world.clone()),
+            crm,
+            world,
+        }
+    }
+
+    fn round(&mut self, opts: RoundOptions) -> RoundReport<ContactRecord> {
+        let clock = WorldClock(self.world.clone());
+        run_round(
+            &mut self.store,
+            M,
+            &mut self.crm,
+            &mut self.graph,
+            &clock,
+            opts,
+        )
+        .unwrap()
+    }
+
+    fn settle(&mut self) {
+        for _ in 0..10 {
+            let r = self.round(RoundOptions::default());
+            assert_eq!(r.outcome, RoundOutcome::Completed);
+            if r.writes == 0 && r.plan.as_ref().is_some_and(|p| p.is_empty()) {
+                return;
+            }
+        }
+        panic!("no convergence");
+    }
+}
+
+#[test]
+fn first_sync_creates_the_folder_and_stamped_copies_then_nothing() {
+    let mut env = Env::new(4);
+    env.settle();
+    assert_eq!(env.graph.container.as_deref(), Some("folder1"));
+    assert_eq!(env.graph.items.len(), 4);
+    for (id, it) in &env.crm.items {
+        let copies: Vec<_> = env
+            .graph
+            .items
+            .values()
+            .filter(|g| g.stamp.as_deref() == Some(id))
+            .collect();
+        assert_eq!(copies.len(), 1, "{id}");
+        assert_eq!(copies[0].record, it.record);
+    }
+    assert_eq!(
+        env.crm.writes, 0,
+        "the first sync writes nothing in the CRM"
+    );
+    let writes = env.graph.writes;
+    let r = env.round(RoundOptions::default());
+    assert_eq!((r.writes, env.graph.writes), (0, writes));
+    let runs = env.store.runs(M, 10).unwrap();
+    assert!(runs
+        .iter()
+        .all(|r| r.outcome.as_deref() == Some("completed")));
+    assert!(env.store.module(M).unwrap().last_sync_at.is_some());
+}
+
+#[test]
+fn a_disabled_module_does_not_run() {
+    let mut env = Env::new(1);
+    env.store.disable(M, t(1)).unwrap();
+    let clock = WorldClock(env.world.clone());
+    let err = run_round(
+        &mut env.store,
+        M,
+        &mut env.crm,
+        &mut env.graph,
+        &clock,
+        RoundOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, SyncError::NotEnabled(ModuleKind::Contacts)));
+    assert!(env.graph.container.is_none());
+}
+
+#[test]
+fn dry_run_previews_and_writes_nothing() {
+    let mut env = Env::new(3);
+    let r = env.round(RoundOptions {
+        dry_run: true,
+        ..RoundOptions::default()
+    });
+    assert_eq!(r.outcome, RoundOutcome::Planned);
+    let plan = r.plan.unwrap();
+    assert_eq!(plan.actions.len(), 3);
+    let text = plan.to_string();
+    assert!(text.contains("P0"), "{text}");
+    assert!(env.graph.items.is_empty());
+    assert_eq!(env.crm.writes, 0);
+    // The real run then does exactly the preview.
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.executed, 3);
+    assert_eq!(env.graph.items.len(), 3);
+}
+
+#[test]
+fn an_emptied_side_pauses_and_deletes_nothing_until_confirmed() {
+    let mut env = Env::new(5);
+    env.store.set_delete_propagation(M, true, t(0)).unwrap();
+    env.settle();
+    // Microsoft 365 suddenly lists nothing (no delete entries), and the cursor expired.
+    env.graph.items.clear();
+    env.graph.expire_next = true;
+    let r = env.round(RoundOptions::default());
+    assert!(
+        matches!(
+            r.outcome,
+            RoundOutcome::Paused(Pause::SideEmpty {
+                side: Side::Graph,
+                ..
+            })
+        ),
+        "{:?}",
+        r.outcome
+    );
+    assert!(matches!(
+        env.store.module(M).unwrap().status,
+        ModuleStatus::Paused(_)
+    ));
+    // Still paused on the next rounds: the 404s would delete CRM records.
+    for _ in 0..2 {
+        let r = env.round(RoundOptions::default());
+        assert!(
+            matches!(r.outcome, RoundOutcome::Paused(_)),
+            "{:?}",
+            r.outcome
+        );
+    }
+    assert_eq!(env.crm.items.len(), 5);
+    assert_eq!(env.crm.writes, 0);
+    // The user confirms: the deletes go through (propagation is on).
+    let r = env.round(RoundOptions {
+        deletes_confirmed: true,
+        ..RoundOptions::default()
+    });
+    assert_eq!(r.outcome, RoundOutcome::Completed);
+    assert!(env.crm.items.is_empty());
+    assert_eq!(env.store.module(M).unwrap().status, ModuleStatus::Active);
+}
+
+#[test]
+fn folder_deleted_in_microsoft_disables_and_a_re_enable_recreates_every_copy() {
+    let mut env = Env::new(3);
+    env.settle();
+    env.graph.container = None;
+    env.graph.items.clear();
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.outcome, RoundOutcome::Disabled);
+    let state = env.store.module(M).unwrap();
+    assert!(!state.enabled);
+    assert_eq!(env.crm.items.len(), 3);
+    assert_eq!(env.crm.writes, 0, "nothing deleted in the CRM");
+    assert_eq!(env.store.links::<ContactRecord>(M).unwrap().len(), 3);
+
+    env.store.enable(M, t(5)).unwrap();
+    env.settle();
+    assert_eq!(env.graph.container.as_deref(), Some("folder2"));
+    assert_eq!(env.graph.items.len(), 3);
+    assert_eq!(env.crm.items.len(), 3);
+    assert_eq!(env.crm.writes, 0);
+    let links = env.store.links::<ContactRecord>(M).unwrap();
+    assert!(links
+        .iter()
+        .all(|l| l.state == LinkState::Active && l.graph_id.is_some()));
+}
+
+#[test]
+fn the_journal_keeps_the_before_image_of_each_change() {
+    let mut env = Env::new(1);
+    env.settle();
+    let crm_id = env.crm.items.keys().next().unwrap().clone();
+    let gid = env.graph.items.keys().next().unwrap().clone();
+    env.graph
+        .user_update(&gid, contact("Renamed", "p0@example.com"));
+    env.settle();
+    assert_eq!(
+        env.crm.items[&crm_id].record,
+        contact("Renamed", "p0@example.com")
+    );
+    let journal = env.store.journal(M).unwrap();
+    let last = journal.last().unwrap();
+    assert_eq!(last.side, Side::Crm);
+    assert_eq!(last.op, JournalOp::Update);
+    assert_eq!(last.item_id, crm_id);
+    assert_eq!(last.changed_fields, vec!["givenName".to_owned()]);
+    assert!(last.before.as_deref().unwrap().contains("P0"));
+    assert!(last.after.as_deref().unwrap().contains("Renamed"));
+    assert_eq!(journal.first().unwrap().op, JournalOp::Create);
+}
+
+fn with(r: &ContactRecord, field: &str, value: &str) -> ContactRecord {
+    let mut map = r.fields().clone();
+    map.insert(field.into(), FieldValue::Text(value.into()));
+    ContactRecord::from_fields(map).unwrap()
+}
+
+#[test]
+fn a_write_racing_a_user_edit_is_refused_then_merged_not_forced() {
+    let mut env = Env::new(1);
+    env.settle();
+    let crm_id = env.crm.items.keys().next().unwrap().clone();
+    let gid = env.graph.items.keys().next().unwrap().clone();
+    let base = env.crm.items[&crm_id].record.clone();
+    env.crm
+        .user_update(&crm_id, with(&base, "givenName", "FromCrm"));
+    // The user edits the Microsoft copy after the round read it, before it writes.
+    env.graph.race_next_write = Some((gid.clone(), with(&base, "jobTitle", "FromGraph")));
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
+    assert_eq!(
+        r.failures[0].error,
+        crmsync_engine::PortError::PreconditionFailed
+    );
+    env.settle();
+    let merged = with(
+        &with(&base, "givenName", "FromCrm"),
+        "jobTitle",
+        "FromGraph",
+    );
+    assert_eq!(env.crm.items[&crm_id].record, merged);
+    assert_eq!(env.graph.items[&gid].record, merged);
+}
+
+#[test]
+fn a_crash_right_after_a_create_leaves_no_duplicate_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    let mut env = Env::new(2);
+    env.store = Store::open(&path).unwrap();
+    for service in [Service::Zoho, Service::Microsoft] {
+        env.store
+            .save_account(&Account {
+                service,
+                user_id: "u1".into(),
+                email: "user@example.com".into(),
+                display_name: "User".into(),
+                organisation: "Org".into(),
+                data_centre: None,
+                connected_at: t(0),
+            })
+            .unwrap();
+    }
+    env.store.enable(M, t(0)).unwrap();
+    // Crash right after the folder's create lands.
+    let clock = WorldClock(env.world.clone());
+    env.graph.crash_after_next_write = true;
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_round(
+            &mut env.store,
+            M,
+            &mut env.crm,
+            &mut env.graph,
+            &clock,
+            RoundOptions::default(),
+        )
+    }));
+    assert!(crashed.is_err());
+    // The folder create was the write that crashed: restart, then crash after a contact.
+    env.store = Store::open(&path).unwrap();
+    env.graph.crash_after_next_write = true;
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_round(
+            &mut env.store,
+            M,
+            &mut env.crm,
+            &mut env.graph,
+            &clock,
+            RoundOptions::default(),
+        )
+    }));
+    assert!(crashed.is_err());
+    assert_eq!(env.graph.items.len(), 1, "the first create landed");
+    env.store = Store::open(&path).unwrap();
+    assert_eq!(
+        env.store.pending_intents::<ContactRecord>(M).unwrap().len(),
+        1
+    );
+    env.settle();
+    assert_eq!(
+        env.store.pending_intents::<ContactRecord>(M).unwrap().len(),
+        0
+    );
+    assert_eq!(env.graph.items.len(), 2, "no duplicate copy");
+    assert_eq!(
+        env.graph.containers_created, 1,
+        "the folder was found again, not recreated"
+    );
+    assert_eq!(env.store.links::<ContactRecord>(M).unwrap().len(), 2);
+}
+
+#[test]
+fn faults_are_exercised_and_the_sync_still_converges_without_duplicates() {
+    let mut env = Env::new(12);
+    env.world.fault_rate.set(35);
+    let mut interrupted = 0;
+    for _ in 0..20 {
+        let r = env.round(RoundOptions::default());
+        if matches!(r.outcome, RoundOutcome::Interrupted(_)) {
+            interrupted += 1;
+        }
+    }
+    assert!(interrupted > 0, "the fault generator injected nothing");
+    env.world.fault_rate.set(0);
+    env.settle();
+    assert_eq!(env.graph.items.len(), 12);
+    let mut stamps: Vec<_> = env.graph.items.values().map(|g| g.stamp.clone()).collect();
+    stamps.sort();
+    stamps.dedup();
+    assert_eq!(stamps.len(), 12, "a CRM record has two copies");
+    let outcomes: Vec<_> = env
+        .store
+        .runs(M, 100)
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.outcome)
+        .collect();
+    assert!(outcomes
+        .iter()
+        .any(|o| o == "throttled" || o == "interrupted"));
+}
