@@ -36,23 +36,33 @@ pub use seed::{DEMO_PASSWORD, DEMO_TENANT_DOMAIN, DEMO_TENANT_ID};
 #[derive(Debug, Clone, clap::Args)]
 pub struct GraphOptions {
     /// Lifetime of access tokens in seconds (`expires_in`).
-    #[arg(long = "graph-token-lifetime", default_value_t = 3599)]
+    #[arg(long = "graph-token-lifetime", default_value_t = 3599, value_parser = clap::value_parser!(i64).range(1..=315_360_000))]
     pub token_lifetime_secs: i64,
     /// Concurrent requests allowed per mailbox before 429 (Outlook: 4).
-    #[arg(long = "graph-concurrency", default_value_t = 4)]
+    #[arg(long = "graph-concurrency", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: u32,
     /// Requests allowed per mailbox per window before 429 (Outlook: 10,000).
-    #[arg(long = "graph-rate-limit", default_value_t = 10_000)]
+    #[arg(long = "graph-rate-limit", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub window_requests: u32,
     /// Length of the rate-limit window in seconds (Outlook: 600).
-    #[arg(long = "graph-rate-window", default_value_t = 600)]
+    #[arg(long = "graph-rate-window", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=315_360_000))]
     pub window_secs: u64,
     /// Artificial latency added to every Graph request, in milliseconds.
     #[arg(long = "graph-latency-ms", default_value_t = 0)]
     pub latency_ms: u64,
     /// Fraction (0..1) of Graph requests answered with a 503 fault.
-    #[arg(long = "graph-error-rate", default_value_t = 0.0)]
+    #[arg(long = "graph-error-rate", default_value_t = 0.0, value_parser = parse_rate)]
     pub error_rate: f64,
+}
+
+/// A fraction between 0 and 1.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0 and 1"))
+    }
 }
 
 impl Default for GraphOptions {
