@@ -255,7 +255,7 @@ impl Session {
         let json = serde_json::to_string(&next).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let (s, k) = (self.store.clone(), self.key.clone());
         blocking(move || s.save(&k, &json)).await?;
-        tracing::debug!(key = %self.key, "access token refreshed");
+        tracing::debug!(provider = ?ts.provider, "access token refreshed");
         *ts = next;
         Ok(ts.access_token.clone())
     }
@@ -263,7 +263,8 @@ impl Session {
     /// Enters "reconnect needed": the dead refresh token is dropped from the
     /// store (the entry keeps the account for the sign-in hint).
     async fn dead(&self, ts: &mut TokenSet, reason: String) -> AuthError {
-        tracing::info!(key = %self.key, %reason, "refresh token dead: reconnect needed");
+        // The key holds the account e-mail: not logged.
+        tracing::info!(provider = ?ts.provider, %reason, "refresh token dead: reconnect needed");
         *self.state.lock() = SessionState::ReconnectNeeded(reason.clone());
         ts.refresh_token = None;
         ts.expires_at = Utc::now() - chrono::Duration::seconds(1);

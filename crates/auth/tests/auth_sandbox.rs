@@ -441,12 +441,19 @@ async fn zoho_refreshes_stay_within_ten_per_ten_minutes() {
 /// unlocked gnome-keyring (a real Secret Service), throwaway password.
 fn run_in_keyring_session(test: &str) {
     let exe = std::env::current_exe().unwrap();
+    // A private home: the keyring daemon writes its (encrypted) file there,
+    // and the child greps every file under it for the tokens.
+    let home = tempfile::tempdir().unwrap();
     let script = "printf throwaway | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec \"$@\"";
     let out = std::process::Command::new("dbus-run-session")
         .args(["--", "sh", "-c", script, "sh"])
         .arg(&exe)
         .args([test, "--exact", "--nocapture"])
         .env("CRMSYNC_KEYRING_CHILD", "1")
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_CACHE_HOME", home.path().join("cache"))
         .output()
         .expect(
             "dbus-run-session and gnome-keyring are needed for this test (apt: dbus gnome-keyring)",

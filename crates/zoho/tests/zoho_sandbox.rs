@@ -487,3 +487,58 @@ async fn events_tasks_coql_metadata_users_and_timeline() {
     assert!(tl.iter().any(|e| e.action.as_deref() == Some("added") && e.source.as_deref() == Some("crm_api")), "{tl:?}");
     sb.running.shutdown().await.unwrap();
 }
+
+#[derive(Clone, Default)]
+struct Captured(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_carry_no_token_and_no_personal_data() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("crmsync_zoho=trace")
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let sb = Sb::start().await;
+    let t = sb
+        .call(reqwest::Method::POST, "/tokens", json!({"email": AIKO}))
+        .await;
+    let token = t["access_token"].as_str().unwrap().to_string();
+    let z = sb.client(AIKO, |_| {}).await;
+    let id = z.insert(&[contact("Hanako", "Kobayashi")]).await.unwrap()[0]
+        .result
+        .as_ref()
+        .unwrap()
+        .clone();
+    z.coql("select Last_Name from Contacts where Last_Name = 'Kobayashi' limit 5")
+        .await
+        .unwrap();
+    z.get::<ZContact>(&id).await.unwrap();
+    z.delete("Contacts", &[id]).await.unwrap();
+    sb.running.shutdown().await.unwrap();
+
+    let log = String::from_utf8(captured.0.lock().clone()).unwrap();
+    assert!(log.contains("zoho request"), "{log}");
+    for secret in [
+        token.as_str(),
+        "Zoho-oauthtoken",
+        "Hanako",
+        "Kobayashi",
+        "client.example",
+    ] {
+        assert!(!log.contains(secret), "log leaks {secret:?}:\n{log}");
+    }
+}
