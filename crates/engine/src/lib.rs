@@ -10,9 +10,14 @@ pub mod ports;
 pub mod state;
 pub mod store;
 pub mod sync;
+pub mod worker;
 
 pub use module::{Account, EnableError, ModuleKind, ModuleState, ModuleStatus, Service};
 pub use ports::{Changes, Clock, ContainerPort, PortError, RecordPort, Written};
 pub use state::{ActionCommit, JournalEntry, JournalOp, ModuleSettings, RunRecord};
 pub use store::{Store, StoreError};
-pub use sync::{run_round, RecordFailure, RoundOptions, RoundOutcome, RoundReport, SyncError};
+pub use sync::{
+    disable_module, run_round, run_round_cancellable, RecordFailure, RoundOptions, RoundOutcome,
+    RoundReport, SyncError,
+};
+pub use worker::{Progress, RoundRunner, RoundSummary, Worker, WorkerConfig};

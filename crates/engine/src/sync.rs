@@ -3,6 +3,7 @@
 //! transaction with the link, the observation mirror and the journal).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crmsync_core::planner::{
     plan, reset_links_for_reenable, Action, GuardSettings, Observation, Observed, Op, Pause, Plan,
@@ -52,6 +53,8 @@ pub enum RoundOutcome {
     Disabled,
     /// A service-level error stopped the round; the next round resumes.
     Interrupted(PortError),
+    /// Cancelled between two actions; the next round resumes.
+    Cancelled,
 }
 
 /// A record that failed on its own; the round went on with the others.
@@ -97,6 +100,36 @@ where
     C: RecordPort<R>,
     G: RecordPort<R> + ContainerPort,
 {
+    run_round_cancellable(
+        store,
+        module,
+        crm,
+        graph,
+        clock,
+        opts,
+        &AtomicBool::new(false),
+    )
+}
+
+/// [`run_round`] that stops between two actions once `cancel` is set (each executed action
+/// stays committed; the rest is re-planned next round).
+///
+/// # Errors
+/// As [`run_round`].
+pub fn run_round_cancellable<R, C, G>(
+    store: &mut Store,
+    module: ModuleKind,
+    crm: &mut C,
+    graph: &mut G,
+    clock: &dyn Clock,
+    opts: RoundOptions,
+    cancel: &AtomicBool,
+) -> Result<RoundReport<R>, SyncError>
+where
+    R: CanonicalRecord,
+    C: RecordPort<R>,
+    G: RecordPort<R> + ContainerPort,
+{
     let state = store.module(module)?;
     if !state.enabled {
         return Err(SyncError::NotEnabled(module));
@@ -110,7 +143,7 @@ where
         writes: 0,
         failures: Vec::new(),
     };
-    let result = round(store, module, crm, graph, clock, opts, &mut report);
+    let result = round(store, module, crm, graph, clock, opts, cancel, &mut report);
     let (outcome, detail) = match &result {
         Err(e) => ("failed", Some(e.to_string())),
         Ok(()) => match &report.outcome {
@@ -118,6 +151,7 @@ where
             RoundOutcome::Planned => ("planned", None),
             RoundOutcome::Paused(p) => ("paused", Some(p.to_string())),
             RoundOutcome::Disabled => ("disabled", None),
+            RoundOutcome::Cancelled => ("cancelled", None),
             RoundOutcome::Interrupted(e) => (
                 if matches!(e, PortError::Throttled { .. }) {
                     "throttled"
@@ -132,6 +166,9 @@ where
     result.map(|()| report)
 }
 
+// The round's context is passed as is from `run_round_cancellable`; a struct would only
+// rename the same eight values.
+#[allow(clippy::too_many_arguments)]
 fn round<R, C, G>(
     store: &mut Store,
     module: ModuleKind,
@@ -139,6 +176,7 @@ fn round<R, C, G>(
     graph: &mut G,
     clock: &dyn Clock,
     opts: RoundOptions,
+    cancel: &AtomicBool,
     report: &mut RoundReport<R>,
 ) -> Result<(), SyncError>
 where
@@ -371,6 +409,10 @@ where
 
     let mirrors = [index(crm_mirror), index(graph_mirror)];
     for action in &the_plan.actions {
+        if cancel.load(Ordering::Relaxed) {
+            report.outcome = RoundOutcome::Cancelled;
+            return Ok(());
+        }
         let intent = store.begin_intent(module, action, clock.now())?;
         let mut exec = Executed {
             observations: Vec::new(),
@@ -478,6 +520,36 @@ fn missing_linked<R: CanonicalRecord>(input: &PlanInput<R>) -> Vec<(Side, String
         }
     }
     out
+}
+
+/// Disables a module: deletes its Microsoft container (and the copies in it), keeps every
+/// CRM record, and keeps the links' CRM side so a re-enable recreates the copies cleanly.
+///
+/// # Errors
+/// [`SyncError::Store`]; a service failure is returned as `Ok(Err(_))` and changes nothing
+/// locally, so the user can retry.
+pub fn disable_module<R, G>(
+    store: &mut Store,
+    module: ModuleKind,
+    graph: &mut G,
+    clock: &dyn Clock,
+) -> Result<Result<(), PortError>, SyncError>
+where
+    R: CanonicalRecord,
+    G: ContainerPort,
+{
+    if let Some(id) = store.settings(module)?.container_id {
+        match graph.delete_container(&id) {
+            Ok(()) | Err(PortError::NotFound) => {}
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    store.set_container_id(module, None)?;
+    store.clear_side(module, Side::Graph)?;
+    let links = reset_links_for_reenable(store.links::<R>(module)?);
+    store.replace_links(module, &links, clock.now())?;
+    store.disable(module, clock.now())?;
+    Ok(Ok(()))
 }
 
 fn stamp_run(mut journal: Vec<JournalEntry>, run: i64) -> Vec<JournalEntry> {

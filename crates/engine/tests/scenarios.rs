@@ -385,3 +385,43 @@ fn faults_are_exercised_and_the_sync_still_converges_without_duplicates() {
         .iter()
         .any(|o| o == "throttled" || o == "interrupted"));
 }
+
+#[test]
+fn disabling_removes_the_folder_and_keeps_the_crm_then_re_enable_recreates() {
+    let mut env = Env::new(3);
+    env.settle();
+    let clock = WorldClock(env.world.clone());
+    crmsync_engine::disable_module::<ContactRecord, _>(&mut env.store, M, &mut env.graph, &clock)
+        .unwrap()
+        .unwrap();
+    assert!(env.graph.container.is_none());
+    assert!(env.graph.items.is_empty());
+    assert_eq!(env.crm.items.len(), 3);
+    assert_eq!(env.crm.writes, 0);
+    assert!(!env.store.module(M).unwrap().enabled);
+    env.store.enable(M, t(9)).unwrap();
+    env.settle();
+    assert_eq!(env.graph.items.len(), 3);
+    assert_eq!(env.crm.writes, 0);
+}
+
+#[test]
+fn a_cancelled_round_stops_between_actions_and_resumes() {
+    let mut env = Env::new(3);
+    let clock = WorldClock(env.world.clone());
+    let cancel = std::sync::atomic::AtomicBool::new(true);
+    let r = crmsync_engine::run_round_cancellable(
+        &mut env.store,
+        M,
+        &mut env.crm,
+        &mut env.graph,
+        &clock,
+        RoundOptions::default(),
+        &cancel,
+    )
+    .unwrap();
+    assert_eq!(r.outcome, RoundOutcome::Cancelled);
+    assert!(env.graph.items.is_empty());
+    env.settle();
+    assert_eq!(env.graph.items.len(), 3);
+}
