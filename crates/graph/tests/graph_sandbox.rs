@@ -339,9 +339,11 @@ async fn throttle_storm_obeys_retry_after_without_a_retry_storm() {
 
 #[tokio::test]
 async fn throttle_budget_matched_to_the_server_avoids_429() {
-    let (elapsed, throttled) = storm(Some((40, Duration::from_millis(2200)))).await;
+    // A little wider window than the server's: the client counts a request
+    // when it leaves, the server when it arrives.
+    let (elapsed, throttled) = storm(Some((40, Duration::from_millis(2600)))).await;
     assert_eq!(throttled, 0);
-    assert!(elapsed <= Duration::from_secs(16), "{elapsed:?}");
+    assert!(elapsed <= Duration::from_secs(22), "{elapsed:?}");
 }
 
 #[tokio::test]

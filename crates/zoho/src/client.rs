@@ -9,7 +9,6 @@ use reqwest::header::{AUTHORIZATION, IF_MODIFIED_SINCE};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::error::ZohoError;
@@ -111,13 +110,38 @@ pub struct RecordResult {
     pub result: Result<String, ZohoError>,
 }
 
+#[derive(Debug)]
+struct Adaptive {
+    limit: usize,
+    in_flight: usize,
+    successes: usize,
+}
+
+/// One request slot; freed on drop.
+struct Slot {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.inner.adaptive.lock().in_flight -= 1;
+        self.inner.slot_freed.notify_waiters();
+    }
+}
+
 struct Inner {
     http: reqwest::Client,
     cfg: ZohoConfig,
     tokens: Arc<dyn TokenProvider>,
-    slots: Semaphore,
+    /// Notified whenever a request slot is freed.
+    slot_freed: tokio::sync::Notify,
     paused_until: Mutex<Option<Instant>>,
     credits_remaining: Mutex<Option<u64>>,
+    /// Adaptive concurrency. A 429 lowers the limit by one (not below 1):
+    /// the org's real concurrency may be lower than configured (other apps,
+    /// a smaller edition); 50 successes in a row raise it again, up to the
+    /// configured one.
+    adaptive: Mutex<Adaptive>,
 }
 
 /// Zoho CRM client for one user. Cheap to clone; clones share pacing.
@@ -201,14 +225,20 @@ impl ZohoClient {
             .timeout(cfg.request_timeout)
             .build()
             .map_err(|e| ZohoError::Network(e.to_string()))?;
+        let cfg_limit = cfg.max_concurrency.max(1);
         Ok(ZohoClient {
             inner: Arc::new(Inner {
                 http,
-                slots: Semaphore::new(cfg.max_concurrency.max(1)),
+                slot_freed: tokio::sync::Notify::new(),
                 cfg,
                 tokens,
                 paused_until: Mutex::new(None),
                 credits_remaining: Mutex::new(None),
+                adaptive: Mutex::new(Adaptive {
+                    limit: cfg_limit,
+                    in_flight: 0,
+                    successes: 0,
+                }),
             }),
         })
     }
@@ -217,6 +247,50 @@ impl ZohoClient {
     /// sends it once half of the day's credits are used).
     pub fn credits_remaining(&self) -> Option<u64> {
         *self.inner.credits_remaining.lock()
+    }
+
+    /// Requests currently allowed in flight (lowered after 429s).
+    pub fn concurrency_limit(&self) -> usize {
+        self.inner.adaptive.lock().limit
+    }
+
+    async fn acquire_slot(&self) -> Slot {
+        loop {
+            let freed = self.inner.slot_freed.notified();
+            tokio::pin!(freed);
+            // Registered before the check, so a release in between is not missed.
+            freed.as_mut().enable();
+            {
+                let mut a = self.inner.adaptive.lock();
+                if a.in_flight < a.limit {
+                    a.in_flight += 1;
+                    return Slot {
+                        inner: self.inner.clone(),
+                    };
+                }
+            }
+            freed.await;
+        }
+    }
+
+    fn on_throttled(&self) {
+        let mut a = self.inner.adaptive.lock();
+        a.successes = 0;
+        if a.limit > 1 {
+            a.limit -= 1;
+        }
+    }
+
+    fn on_success(&self) {
+        let max = self.inner.cfg.max_concurrency.max(1);
+        let mut a = self.inner.adaptive.lock();
+        a.successes += 1;
+        if a.successes >= 50 && a.limit < max {
+            a.limit += 1;
+            a.successes = 0;
+            drop(a);
+            self.inner.slot_freed.notify_waiters();
+        }
     }
 
     async fn wait_pause(&self) {
@@ -245,11 +319,7 @@ impl ZohoClient {
         let mut attempt = 0u32;
         let mut auth_retried = false;
         loop {
-            let permit = inner
-                .slots
-                .acquire()
-                .await
-                .map_err(|_| ZohoError::Network("client closed".into()))?;
+            let permit = self.acquire_slot().await;
             self.wait_pause().await;
             let token = inner.tokens.access_token().await.map_err(|e| match e {
                 TokenProviderError::ReconnectNeeded(m) => ZohoError::ReconnectNeeded(m),
@@ -320,6 +390,7 @@ impl ZohoClient {
                 serde_json::from_slice(&bytes).unwrap_or(Value::Null)
             };
             if (200..300).contains(&status) || status == 304 {
+                self.on_success();
                 return Ok((status, body));
             }
             if status == 400 && req.per_record && body.get("data").is_some_and(Value::is_array) {
@@ -338,6 +409,7 @@ impl ZohoClient {
                     .min(Duration::from_secs(60));
                 attempt += 1;
                 if status == 429 {
+                    self.on_throttled();
                     self.pause(wait);
                 } else {
                     tokio::time::sleep(wait).await;

@@ -542,3 +542,59 @@ async fn logs_carry_no_token_and_no_personal_data() {
         assert!(!log.contains(secret), "log leaks {secret:?}:\n{log}");
     }
 }
+
+#[tokio::test]
+async fn a_lower_org_concurrency_is_learned_without_a_retry_storm() {
+    let sb = Sb::start().await;
+    let t = sb
+        .call(reqwest::Method::POST, "/tokens", json!({"email": AIKO}))
+        .await;
+    let org = t["org_id"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| t["org_id"].to_string());
+    // The client believes 5; the org allows 2 at a time.
+    let z = sb.client(AIKO, |c| c.max_concurrency = 5).await;
+    sb.call(
+        reqwest::Method::PUT,
+        &format!("/orgs/{org}/limits"),
+        json!({"concurrency": 2}),
+    )
+    .await;
+    sb.call(reqwest::Method::PUT, "/faults", json!({"latency_ms": 100}))
+        .await;
+    let before = sb
+        .call(reqwest::Method::GET, "/counters", Value::Null)
+        .await["throttled"]
+        .as_u64()
+        .unwrap();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let z = z.clone();
+            tokio::spawn(async move { z.current_user().await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let throttled = sb
+        .call(reqwest::Method::GET, "/counters", Value::Null)
+        .await["throttled"]
+        .as_u64()
+        .unwrap()
+        - before;
+    assert!(
+        z.concurrency_limit() <= 2,
+        "learned limit {}",
+        z.concurrency_limit()
+    );
+    // 40 calls of 100 ms at 2 in flight need 2 s; backoff adds a little.
+    assert!(
+        elapsed <= Duration::from_secs(6),
+        "throughput near the limit: {elapsed:?}"
+    );
+    assert!(throttled <= 6, "no retry storm: {throttled} throttled");
+    sb.running.shutdown().await.unwrap();
+}
