@@ -26,6 +26,10 @@ pub enum SyncError {
     NotEnabled(ModuleKind),
     #[error("an executed action has no created id: {0}")]
     Outcome(#[from] crmsync_core::planner::MissingCreatedId),
+    #[error("link {0} has no queued conflict (or one of its records is no longer observed)")]
+    NoConflict(u64),
+    #[error("cannot resolve the conflict: {0}")]
+    Resolve(#[from] crmsync_core::planner::ResolveError),
 }
 
 /// Options of one round.
@@ -520,6 +524,108 @@ fn missing_linked<R: CanonicalRecord>(input: &PlanInput<R>) -> Vec<(Side, String
         }
     }
     out
+}
+
+/// Resolves a conflict queued under the "ask" policy with the user's per-field choices, and
+/// writes the result to the sides that need it (intent → remote calls → one transaction).
+///
+/// # Errors
+/// [`SyncError::NoConflict`], [`SyncError::Resolve`] (a conflicting field without a choice),
+/// store failures. A service failure is returned as `Ok(Err(_))`: the conflict stays queued
+/// (a stale version means the record changed; the next round re-plans it).
+pub fn resolve_queued_conflict<R, C, G>(
+    store: &mut Store,
+    module: ModuleKind,
+    link_id: u64,
+    choices: &crmsync_core::planner::FieldChoices,
+    crm: &mut C,
+    graph: &mut G,
+    clock: &dyn Clock,
+) -> Result<Result<(), PortError>, SyncError>
+where
+    R: CanonicalRecord,
+    C: RecordPort<R>,
+    G: RecordPort<R> + ContainerPort,
+{
+    let link = store
+        .links::<R>(module)?
+        .into_iter()
+        .find(|l| l.id == link_id && l.state == crmsync_core::planner::LinkState::Conflict)
+        .ok_or(SyncError::NoConflict(link_id))?;
+    let mirrors = [
+        index(store.observations::<R>(module, Side::Crm)?),
+        index(store.observations::<R>(module, Side::Graph)?),
+    ];
+    let (Some(crm_id), Some(graph_id)) = (link.crm_id.as_deref(), link.graph_id.as_deref()) else {
+        return Err(SyncError::NoConflict(link_id));
+    };
+    let (Some(crm_now), Some(graph_now)) = (
+        mirror_record(&mirrors, Side::Crm, crm_id),
+        mirror_record(&mirrors, Side::Graph, graph_id),
+    ) else {
+        return Err(SyncError::NoConflict(link_id));
+    };
+    let op = crmsync_core::planner::resolve_conflict(&link.base, crm_now, graph_now, choices)?;
+    let action = Action {
+        label: link.base.label(),
+        link: Some(link.id),
+        crm_id: link.crm_id.clone(),
+        graph_id: link.graph_id.clone(),
+        crm_version: Some(crm_now.version.clone()),
+        graph_version: Some(graph_now.version.clone()),
+        op,
+        reason: crmsync_core::planner::Reason::ChangedOnBoth,
+    };
+    if let Some(container) = store.settings(module)?.container_id {
+        graph.select_container(&container);
+    }
+    let intent = store.begin_intent(module, &action, clock.now())?;
+    let mut exec = Executed {
+        observations: Vec::new(),
+        forget: Vec::new(),
+        journal: Vec::new(),
+    };
+    match execute(&action, crm, graph, &mirrors, clock, &mut exec) {
+        Ok(outcome) => {
+            let link_change = action.link_change(&outcome)?;
+            store.commit_action(
+                &ActionCommit {
+                    module,
+                    intent: Some(intent),
+                    link_change,
+                    observations: exec.observations,
+                    forget: exec.forget,
+                    journal: exec.journal,
+                    now: clock.now(),
+                },
+                None,
+            )?;
+            Ok(Ok(()))
+        }
+        Err(e) => {
+            if exec.journal.is_empty() {
+                // Nothing landed for sure; a timeout's intent is settled by the next round.
+                if !e.is_service_level() {
+                    store.drop_intent(intent)?;
+                }
+            } else {
+                // The first write of a two-sided update landed: record it, keep the conflict.
+                store.commit_action(
+                    &ActionCommit {
+                        module,
+                        intent: Some(intent),
+                        link_change: crmsync_core::planner::LinkChange::Nothing,
+                        observations: exec.observations,
+                        forget: Vec::new(),
+                        journal: exec.journal,
+                        now: clock.now(),
+                    },
+                    None,
+                )?;
+            }
+            Ok(Err(e))
+        }
+    }
 }
 
 /// Disables a module: deletes its Microsoft container (and the copies in it), keeps every

@@ -425,3 +425,66 @@ fn a_cancelled_round_stops_between_actions_and_resumes() {
     env.settle();
     assert_eq!(env.graph.items.len(), 3);
 }
+
+#[test]
+fn a_queued_conflict_waits_then_resolves_with_the_users_choice() {
+    let mut env = Env::new(1);
+    env.store
+        .set_conflict_policy(M, crmsync_core::planner::ConflictPolicy::Ask)
+        .unwrap();
+    env.settle();
+    let crm_id = env.crm.items.keys().next().unwrap().clone();
+    let gid = env.graph.items.keys().next().unwrap().clone();
+    let base = env.crm.items[&crm_id].record.clone();
+    env.crm
+        .user_update(&crm_id, with(&base, "givenName", "Crm"));
+    env.graph
+        .user_update(&gid, with(&base, "givenName", "Graph"));
+    env.round(RoundOptions::default());
+    let links = env.store.links::<ContactRecord>(M).unwrap();
+    assert_eq!(links[0].state, LinkState::Conflict);
+    // It waits: further rounds write nothing.
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.writes, 0);
+    assert_eq!(
+        env.crm.items[&crm_id].record,
+        with(&base, "givenName", "Crm")
+    );
+
+    let clock = WorldClock(env.world.clone());
+    let none = crmsync_core::planner::FieldChoices::new();
+    let err = crmsync_engine::resolve_queued_conflict::<ContactRecord, _, _>(
+        &mut env.store,
+        M,
+        links[0].id,
+        &none,
+        &mut env.crm,
+        &mut env.graph,
+        &clock,
+    )
+    .unwrap_err();
+    assert!(matches!(err, SyncError::Resolve(_)), "{err}");
+    let mut choices = crmsync_core::planner::FieldChoices::new();
+    choices.insert("givenName".into(), Side::Graph);
+    crmsync_engine::resolve_queued_conflict::<ContactRecord, _, _>(
+        &mut env.store,
+        M,
+        links[0].id,
+        &choices,
+        &mut env.crm,
+        &mut env.graph,
+        &clock,
+    )
+    .unwrap()
+    .unwrap();
+    let want = with(&base, "givenName", "Graph");
+    assert_eq!(env.crm.items[&crm_id].record, want);
+    assert_eq!(env.graph.items[&gid].record, want);
+    assert_eq!(
+        env.store.links::<ContactRecord>(M).unwrap()[0].state,
+        LinkState::Active
+    );
+    env.settle();
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.writes, 0);
+}
