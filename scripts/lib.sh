@@ -22,7 +22,10 @@ as_root() {
 APP_PACKAGES=(build-essential pkg-config file curl libwebkit2gtk-4.1-dev librsvg2-dev
   libayatana-appindicator3-dev)
 # Extra packages for the end-to-end tests (virtual display, WebDriver, D-Bus, keyring).
-TEST_PACKAGES=(xvfb xauth webkit2gtk-driver dbus dbus-x11 at-spi2-core gnome-keyring)
+# jq, openssl and curl drive the sandbox flow scripts (crates/sandbox/tests/*.sh).
+# fonts-ipafont-gothic: a Japanese font, so screenshots of the Japanese UI are legible.
+TEST_PACKAGES=(xvfb xauth webkit2gtk-driver dbus dbus-x11 at-spi2-core gnome-keyring jq openssl curl
+  fonts-ipafont-gothic)
 
 ensure_apt_packages() {
   local missing=()

@@ -19,6 +19,17 @@ use crate::locale::Lang;
 pub struct AppState {
     pub store: Result<Mutex<Store>, String>,
     pub data_dir: String,
+    pub mode: Mode,
+}
+
+/// Which services the app talks to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mode {
+    /// The built-in emulators on loopback, with demo data (`url` is their base).
+    Sandbox { url: String },
+    /// Sandbox mode, but the emulators could not start; `message` says why.
+    SandboxFailed { message: String },
 }
 
 impl AppState {
@@ -126,6 +137,8 @@ pub struct AppInfo {
     pub data_dir: String,
     /// The language the UI speaks (follows the OS locale).
     pub lang: Lang,
+    /// Sandbox (demo data) or real accounts.
+    pub mode: Mode,
 }
 
 /// The app version and where its data lives.
@@ -136,6 +149,7 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         data_dir: state.data_dir.clone(),
         lang: crate::locale::os_lang(),
+        mode: state.mode.clone(),
     }
 }
 

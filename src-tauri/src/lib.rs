@@ -5,6 +5,7 @@ mod bindings;
 mod commands;
 mod error;
 mod locale;
+mod sandbox;
 mod tray;
 
 use std::sync::Mutex;
@@ -13,15 +14,22 @@ use tauri::Manager;
 
 pub use bindings::{builder as bindings_builder, render as render_bindings, BINDINGS_PATH};
 pub use commands::AppState;
+use commands::Mode;
 pub use error::{CommandError, ErrorCode};
+use sandbox::Sandbox;
 
-/// Opens the store in the data dir, remembering why if it cannot.
-fn open_state() -> AppState {
+/// Opens the store in the data dir (remembering why if it cannot) and starts
+/// the built-in sandbox. Real accounts are not wired yet, so the app always
+/// runs against the sandbox for now.
+fn open_state() -> (AppState, Sandbox) {
     let Some(dir) = crmsync_engine::paths::data_dir() else {
-        return AppState {
-            store: Err("the OS reports no data directory for this user".into()),
+        let why = "the OS reports no data directory for this user".to_owned();
+        let state = AppState {
+            store: Err(why.clone()),
             data_dir: String::new(),
+            mode: Mode::SandboxFailed { message: why },
         };
+        return (state, Sandbox::default());
     };
     let path = crmsync_engine::paths::store_path(&dir);
     let store = crmsync_engine::Store::open(&path)
@@ -30,10 +38,19 @@ fn open_state() -> AppState {
             tracing::error!(error = %e, path = %path.display(), "cannot open the store");
             format!("cannot open the local store at {}: {e}", path.display())
         });
-    AppState {
+    let (sandbox, mode) = match Sandbox::start(&dir) {
+        Ok((sandbox, url)) => (sandbox, Mode::Sandbox { url }),
+        Err(message) => {
+            tracing::error!(%message, "sandbox failed");
+            (Sandbox::default(), Mode::SandboxFailed { message })
+        }
+    };
+    let state = AppState {
         store,
         data_dir: dir.display().to_string(),
-    }
+        mode,
+    };
+    (state, sandbox)
 }
 
 /// Shows and focuses the main window (tray "Open", second launch).
@@ -43,6 +60,34 @@ pub(crate) fn show_main_window(app: &tauri::AppHandle) {
         let _ = window.show();
         let _ = window.set_focus();
     }
+}
+
+/// SIGTERM/SIGINT (logout, shutdown, Ctrl-C) leave through the same door as
+/// tray "Quit", so the exit handler runs and nothing is left unsaved.
+fn exit_on_signal(app: tauri::AppHandle) {
+    tauri::async_runtime::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                tracing::warn!("cannot listen for termination signals");
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        tracing::info!("termination signal: exiting");
+        app.exit(0);
+    });
 }
 
 /// Runs the desktop app until the user quits.
@@ -56,18 +101,22 @@ pub fn run() {
         .init();
 
     let specta = bindings::builder();
-    tauri::Builder::default()
+    let app = tauri::Builder::default()
         // First, so a second launch is caught before anything else starts.
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
             show_main_window(app);
         }))
         .plugin(tauri_plugin_store::Builder::default().build())
         .plugin(tauri_plugin_opener::init())
-        .manage(open_state())
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
+            // After the plugins: a second launch has already handed over to the first.
+            let (state, sandbox) = open_state();
+            app.manage(state);
+            app.manage(sandbox);
             specta.mount_events(app);
             tray::build(app.handle())?;
+            exit_on_signal(app.handle().clone());
             tracing::info!(data_dir = %app.state::<AppState>().data_dir, "CRM Sync started");
             Ok(())
         })
@@ -80,6 +129,14 @@ pub fn run() {
                 }
             }
         })
-        .run(tauri::generate_context!())
-        .expect("error while running CRM Sync");
+        .build(tauri::generate_context!())
+        .expect("error while building CRM Sync");
+    app.run(|app, event| {
+        if let tauri::RunEvent::Exit = event {
+            // Save the sandbox's demo data for the next run.
+            if let Some(sandbox) = app.try_state::<Sandbox>() {
+                sandbox.stop();
+            }
+        }
+    });
 }

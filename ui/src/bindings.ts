@@ -59,7 +59,11 @@ data_dir: string;
 /**
  * The language the UI speaks (follows the OS locale).
  */
-lang: Lang }
+lang: Lang; 
+/**
+ * Sandbox (demo data) or real accounts.
+ */
+mode: Mode }
 /**
  * Every command fails with this: a code for the UI and a message for the user.
  */
@@ -88,6 +92,18 @@ export type ErrorCode =
  * A language the UI speaks.
  */
 export type Lang = "en" | "ja"
+/**
+ * Which services the app talks to.
+ */
+export type Mode = 
+/**
+ * The built-in emulators on loopback, with demo data (`url` is their base).
+ */
+{ kind: "sandbox"; url: string } | 
+/**
+ * Sandbox mode, but the emulators could not start; `message` says why.
+ */
+{ kind: "sandbox_failed"; message: string }
 /**
  * A sync module, as the UI names it.
  */

@@ -26,6 +26,9 @@ const en = {
   loadFailed: "Could not load the sync state: {message}",
   version: "Version {version}",
   dataDir: "Data: {dir}",
+  sandboxBadge: "Sandbox",
+  sandboxNote: "Demo data on this computer — not your real Zoho CRM or Microsoft 365 accounts.",
+  sandboxFailed: "The built-in sandbox could not start: {message}",
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -54,6 +57,9 @@ const ja: Record<MessageKey, string> = {
   loadFailed: "同期の状態を読み込めませんでした: {message}",
   version: "バージョン {version}",
   dataDir: "データ: {dir}",
+  sandboxBadge: "サンドボックス",
+  sandboxNote: "このコンピューター上のデモデータです。実際の Zoho CRM や Microsoft 365 のアカウントではありません。",
+  sandboxFailed: "内蔵サンドボックスを起動できませんでした: {message}",
 };
 
 const catalogs: Record<Lang, Record<MessageKey, string>> = { en, ja };

@@ -17,7 +17,7 @@ class FakeBackend implements Backend {
     private enableResult: (m: Module) => Result<ModuleView, CommandError>,
   ) {}
   async appInfo() {
-    return { version: "0.0.0", data_dir: "/tmp/x", lang: "en" as const };
+    return { version: "0.0.0", data_dir: "/tmp/x", lang: "en" as const, mode: { kind: "sandbox" as const, url: "http://127.0.0.1:1" } };
   }
   async listModules() {
     return this.modules;

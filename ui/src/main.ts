@@ -2,21 +2,21 @@ import "./styles.css";
 import { tauriBackend } from "./backend";
 import { translator } from "./i18n";
 import { mountIntegration } from "./integration";
+import { modeBanner } from "./mode";
 
 async function start(root: HTMLElement) {
   // Rust picks the language from the OS locale (the webview's own view of it
   // depends on which C locales happen to be installed).
   const info = await tauriBackend.appInfo();
-  const lang = info.lang;
-  document.documentElement.lang = lang;
-  const t = translator(lang);
+  document.documentElement.lang = info.lang;
+  const t = translator(info.lang);
   document.title = t("appTitle");
 
   const page = document.createElement("main");
   const footer = document.createElement("footer");
   footer.id = "footer";
   footer.textContent = `${t("version", { version: info.version })} · ${t("dataDir", { dir: info.data_dir })}`;
-  root.replaceChildren(page, footer);
+  root.replaceChildren(modeBanner(info.mode, t), page, footer);
   await mountIntegration(page, tauriBackend, t);
 }
 

@@ -172,3 +172,25 @@ async fn speaks_japanese_when_the_os_does() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn runs_against_the_built_in_sandbox_and_says_so() {
+    let app = App::launch("sandbox_mode", Launch::default(), |_| {}).await;
+    app.run(|b| async move {
+        let badge = b.wait_for("#sandbox-badge", WAIT).await.expect("sandbox badge shown");
+        assert_eq!(b.text(&badge).await.unwrap(), "Sandbox");
+        let url = b
+            .attribute(&badge, "data-url")
+            .await
+            .unwrap()
+            .expect("the badge carries the emulator address");
+        assert!(url.starts_with("http://127.0.0.1:"), "loopback only: {url}");
+        // The emulators really run inside the app: Graph answers as the real
+        // service does to a call without a token.
+        let reply = reqwest::get(format!("{url}/graph/v1.0/me")).await.unwrap();
+        assert_eq!(reply.status(), 401);
+        let body: serde_json::Value = reply.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+    })
+    .await;
+}
