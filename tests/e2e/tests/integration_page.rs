@@ -177,7 +177,10 @@ async fn speaks_japanese_when_the_os_does() {
 async fn runs_against_the_built_in_sandbox_and_says_so() {
     let app = App::launch("sandbox_mode", Launch::default(), |_| {}).await;
     app.run(|b| async move {
-        let badge = b.wait_for("#sandbox-badge", WAIT).await.expect("sandbox badge shown");
+        let badge = b
+            .wait_for("#sandbox-badge", WAIT)
+            .await
+            .expect("sandbox badge shown");
         assert_eq!(b.text(&badge).await.unwrap(), "Sandbox");
         let url = b
             .attribute(&badge, "data-url")
