@@ -230,6 +230,7 @@ where
     if container == ContainerStatus::Deleted {
         // Nothing is deleted in the CRM; links stay for a clean re-enable.
         store.set_container_id(module, None)?;
+        store.set_first_sync_at(module, None)?;
         store.clear_side(module, Side::Graph)?;
         store.set_status(module, false, &ModuleStatus::Inactive, clock.now())?;
         report.outcome = RoundOutcome::Disabled;
@@ -502,6 +503,10 @@ where
         }
     }
     store.prune_tombstones(module)?;
+    if settings.first_sync_at.is_none() {
+        // The first-sync cap applies until here; adapters use it for `deferred_now_eligible`.
+        store.set_first_sync_at(module, Some(clock.now()))?;
+    }
     store.mark_synced(module, clock.now())?;
     Ok(())
 }
@@ -651,6 +656,7 @@ where
         }
     }
     store.set_container_id(module, None)?;
+    store.set_first_sync_at(module, None)?;
     store.clear_side(module, Side::Graph)?;
     let links = reset_links_for_reenable(store.links::<R>(module)?);
     store.replace_links(module, &links, clock.now())?;

@@ -120,6 +120,14 @@ fn first_sync_creates_the_folder_and_stamped_copies_then_nothing() {
         .iter()
         .all(|r| r.outcome.as_deref() == Some("completed")));
     assert!(env.store.module(M).unwrap().last_sync_at.is_some());
+    let first = env.store.settings(M).unwrap().first_sync_at;
+    assert!(first.is_some());
+    env.settle();
+    assert_eq!(
+        env.store.settings(M).unwrap().first_sync_at,
+        first,
+        "set once"
+    );
 }
 
 #[test]
@@ -399,6 +407,11 @@ fn disabling_removes_the_folder_and_keeps_the_crm_then_re_enable_recreates() {
     assert_eq!(env.crm.items.len(), 3);
     assert_eq!(env.crm.writes, 0);
     assert!(!env.store.module(M).unwrap().enabled);
+    assert_eq!(
+        env.store.settings(M).unwrap().first_sync_at,
+        None,
+        "a re-enable is a first sync"
+    );
     env.store.enable(M, t(9)).unwrap();
     env.settle();
     assert_eq!(env.graph.items.len(), 3);
