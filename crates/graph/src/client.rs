@@ -575,6 +575,16 @@ impl GraphClient {
         )
     }
 
+    /// First URL of the contact folders delta.
+    pub fn contact_folders_delta_url(&self) -> String {
+        self.mb("/contactFolders/delta")
+    }
+
+    /// First URL of the To Do lists delta.
+    pub fn task_lists_delta_url(&self) -> String {
+        self.mb("/todo/lists/delta")
+    }
+
     /// First URL of a To Do list's tasks delta.
     pub fn tasks_delta_url(&self, list: &str) -> String {
         self.mb(&format!("/todo/lists/{}/tasks/delta", enc(list)))

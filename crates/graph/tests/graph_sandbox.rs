@@ -44,6 +44,14 @@ async fn contacts_crud_stamp_and_if_match() {
         .unwrap()
         .iter()
         .any(|f| f.id.as_deref() == Some(&fid)));
+    let folders = g
+        .delta_round::<crmsync_graph::models::ContactFolder>(&g.contact_folders_delta_url())
+        .await
+        .unwrap();
+    assert!(folders
+        .items
+        .iter()
+        .any(|i| matches!(i, DeltaItem::Changed(f) if f.id.as_deref() == Some(fid.as_str()))));
 
     let created = g
         .create_contact_stamped(Some(&fid), &contact("Kenji", "Mori"), "zcrm_1001")
@@ -551,6 +559,14 @@ async fn events_todo_users_and_mail() {
         .iter()
         .any(|l| l.wellknown_list_name.as_deref() == Some("defaultList")));
     let list = g.create_task_list("CRM tasks").await.unwrap().id.unwrap();
+    let lists_delta = g
+        .delta_round::<crmsync_graph::models::TodoTaskList>(&g.task_lists_delta_url())
+        .await
+        .unwrap();
+    assert!(lists_delta
+        .items
+        .iter()
+        .any(|i| matches!(i, DeltaItem::Changed(l) if l.id.as_deref() == Some(list.as_str()))));
     let t = g
         .create_task(
             &list,
