@@ -696,8 +696,9 @@ impl Store {
     pub fn mark_synced(&self, module: ModuleKind, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE modules SET last_sync_at = ?2,
-                status = CASE WHEN status IN ('paused', 'error') THEN 'active' ELSE status END,
-                status_reason = CASE WHEN status IN ('paused', 'error') THEN NULL
+                status = CASE WHEN status IN ('paused', 'error', 'needs_sign_in') THEN 'active'
+                              ELSE status END,
+                status_reason = CASE WHEN status IN ('paused', 'error', 'needs_sign_in') THEN NULL
                                      ELSE status_reason END
              WHERE module = ?1",
             params![module.as_str(), format_time(now)],

@@ -166,6 +166,11 @@ where
             ),
         },
     };
+    if let Ok(()) = &result {
+        if report.outcome == RoundOutcome::Interrupted(PortError::NeedsSignIn) {
+            store.set_status(module, true, &ModuleStatus::NeedsSignIn, clock.now())?;
+        }
+    }
     store.finish_run(run_id, outcome, detail.as_deref(), clock.now())?;
     result.map(|()| report)
 }

@@ -501,3 +501,21 @@ fn a_queued_conflict_waits_then_resolves_with_the_users_choice() {
     let r = env.round(RoundOptions::default());
     assert_eq!(r.writes, 0);
 }
+
+#[test]
+fn a_dead_session_marks_the_module_as_needing_sign_in_and_a_later_round_recovers() {
+    let mut env = Env::new(2);
+    env.settle();
+    env.crm.fail_next_read = Some(crmsync_engine::PortError::NeedsSignIn);
+    let r = env.round(RoundOptions::default());
+    assert_eq!(
+        r.outcome,
+        RoundOutcome::Interrupted(crmsync_engine::PortError::NeedsSignIn)
+    );
+    assert_eq!(
+        env.store.module(M).unwrap().status,
+        ModuleStatus::NeedsSignIn
+    );
+    env.settle();
+    assert_eq!(env.store.module(M).unwrap().status, ModuleStatus::Active);
+}

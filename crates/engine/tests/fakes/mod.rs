@@ -127,6 +127,8 @@ pub struct Fake {
     pub race_next_write: Option<(String, ContactRecord)>,
     /// Crash (panic) right after the next write landed.
     pub crash_after_next_write: bool,
+    /// The next read fails with this error.
+    pub fail_next_read: Option<PortError>,
 }
 
 impl Fake {
@@ -144,6 +146,7 @@ impl Fake {
             expire_next: false,
             race_next_write: None,
             crash_after_next_write: false,
+            fail_next_read: None,
         }
     }
 
@@ -237,7 +240,10 @@ impl Fake {
         }
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Self) -> T) -> Result<T, PortError> {
+    fn read<T>(&mut self, f: impl FnOnce(&Self) -> T) -> Result<T, PortError> {
+        if let Some(e) = self.fail_next_read.take() {
+            return Err(e);
+        }
         match self.read_fault() {
             ReadFault::None => Ok(f(self)),
             ReadFault::Fail(e) => Err(e),
