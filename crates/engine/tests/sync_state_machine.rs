@@ -197,6 +197,7 @@ struct Harness {
     crm: Fake,
     graph: Fake,
     crashes: usize,
+    pauses: usize,
 }
 
 impl Harness {
@@ -228,6 +229,7 @@ impl Harness {
             graph: Fake::new("g", world.clone()),
             world,
             crashes: 0,
+            pauses: 0,
         }
     }
 
@@ -265,11 +267,29 @@ impl Harness {
         }
     }
 
-    /// Fault-free rounds until one has nothing to do. Returns the number of rounds.
+    /// Fault-free rounds until one has nothing to do. A guard pause must write nothing; the
+    /// user then confirms (the deletes are theirs). Returns the number of rounds.
     fn settle(&mut self) -> Result<usize, TestCaseError> {
         self.world.fault_rate.set(0);
+        let mut confirmed = false;
         for n in 1..=12 {
-            let r = self.round(RoundOptions::default()).unwrap();
+            let writes = (self.crm.writes, self.graph.writes);
+            let r = self
+                .round(RoundOptions {
+                    deletes_confirmed: confirmed,
+                    ..RoundOptions::default()
+                })
+                .unwrap();
+            if let RoundOutcome::Paused(_) = r.outcome {
+                prop_assert_eq!(
+                    (self.crm.writes, self.graph.writes),
+                    writes,
+                    "a paused round wrote"
+                );
+                self.pauses += 1;
+                confirmed = true;
+                continue;
+            }
             prop_assert_eq!(&r.outcome, &RoundOutcome::Completed, "round {}", n);
             prop_assert!(r.failures.is_empty(), "failures: {:?}", r.failures);
             if r.writes == 0 && r.plan.as_ref().is_some_and(|p| p.is_empty()) {
@@ -363,6 +383,12 @@ fn run(s: &Scenario, fault_rate: u64) -> Result<(Final, Harness), TestCaseError>
         h.round(RoundOptions::default());
     }
     h.settle()?;
+    // Empty-side guard: the user emptied the CRM side of three or more links → a pause (which
+    // wrote nothing, checked in `settle`) before any delete.
+    let linked: Vec<&BaseItem> = s.base.iter().filter(|b| !b.excluded).collect();
+    if linked.len() >= 3 && linked.iter().all(|b| b.crm == Perturb::Delete) {
+        prop_assert!(h.pauses > 0, "the CRM side emptied without a pause");
+    }
 
     check_invariants(s, &h, &base_ids, &new_crm_ids)?;
 
