@@ -233,7 +233,9 @@ pub(crate) fn admit(state: &GraphState, mailbox: &str) -> Result<(), ApiError> {
     if c.window.len() as u64 >= limits.window_requests as u64 {
         c.throttled += 1;
         let oldest = c.window.front().copied().unwrap_or(now);
-        let wait = ((oldest + window) - now).num_seconds().max(1);
+        // Round up: a client that waits exactly Retry-After must find room.
+        let remaining_ms = ((oldest + window) - now).num_milliseconds();
+        let wait = ((remaining_ms + 999) / 1000).max(1);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "ApplicationThrottled",

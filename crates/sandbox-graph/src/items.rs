@@ -1729,13 +1729,26 @@ pub(crate) fn route_todo(
                 .ok_or_else(ApiError::not_found)?;
             match m {
                 Method::GET => {
+                    // List tasks supports the OData query parameters, `$expand=linkedResources` included.
+                    let expand_linked = ctx
+                        .q("$expand")
+                        .is_some_and(|e| e.eq_ignore_ascii_case("linkedResources"));
                     let values: Vec<Value> = list_items(
                         ctx,
                         mb.items
                             .iter()
                             .filter(|i| i.kind == Kind::Task && i.container == *lid)
                             .collect(),
-                        &|i| render_task(i, &prefer),
+                        &|i| {
+                            let mut o = render_task(i, &prefer);
+                            if expand_linked {
+                                o.insert(
+                                    "linkedResources".into(),
+                                    Value::Array(linked_resources(i)),
+                                );
+                            }
+                            o
+                        },
                         &|_| String::new(),
                     )?;
                     let mut out = collection(

@@ -1112,6 +1112,34 @@ async fn contact_delta_with_select_and_paging() {
 /// todo-post-lists.md, todotasklist-post-tasks.md (linkedResources inline),
 /// todotask-delta.md.
 #[tokio::test]
+async fn list_tasks_expands_linked_resources() {
+    let e = env().await;
+    let l = e
+        .post("/me/todo/lists", json!({"displayName": "Expand"}))
+        .await;
+    let lid = l.body["id"].as_str().unwrap().to_string();
+    let t = e
+        .post(
+            &format!("/me/todo/lists/{lid}/tasks"),
+            json!({"title": "Linked", "linkedResources": [{"webUrl": "https://crm.example/1", "applicationName": "Zoho CRM", "displayName": "Linked", "externalId": "crm-1"}]}),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::CREATED, "{}", t.body);
+    let plain = e.get(&format!("/me/todo/lists/{lid}/tasks")).await;
+    assert!(plain.body["value"][0].get("linkedResources").is_none());
+    let expanded = e
+        .get(&format!(
+            "/me/todo/lists/{lid}/tasks?$expand=linkedResources"
+        ))
+        .await;
+    assert_eq!(expanded.status, StatusCode::OK);
+    assert_eq!(
+        expanded.body["value"][0]["linkedResources"][0]["externalId"],
+        "crm-1"
+    );
+}
+
+#[tokio::test]
 async fn todo_lists_tasks_and_delta() {
     let e = env().await;
     let l = e
@@ -1349,6 +1377,31 @@ async fn request_window_limit_is_enforced_with_retry_after() {
     assert_eq!(
         e.req_as(&fresh, Method::GET, "/me", None, &[]).await.status,
         StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn waiting_exactly_retry_after_is_enough() {
+    let e = env_with(GraphOptions {
+        window_requests: 2,
+        window_secs: 600,
+        ..GraphOptions::default()
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(e.get("/me").await.status, StatusCode::OK);
+    }
+    // Leave a fractional part of the window (about 1.5 s) to wait for.
+    e.state
+        .advance_clock(chrono::Duration::milliseconds(598_500));
+    let r = e.get("/me").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    e.state.advance_clock(chrono::Duration::seconds(retry));
+    assert_eq!(
+        e.get("/me").await.status,
+        StatusCode::OK,
+        "a client that waited Retry-After ({retry} s) was throttled again"
     );
 }
 
