@@ -24,9 +24,24 @@ pub use webdriver::{Browser, Element, WebDriverError};
 /// How long a test waits for the app to show something before failing.
 pub const WAIT: Duration = Duration::from_secs(15);
 
+/// tauri-driver in its own process group; dropping it ends the whole group
+/// (tauri-driver, WebKitWebDriver and the app), pass or fail.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
 /// A running app under test, with its private data directory.
 pub struct App {
-    driver: Child,
+    driver: Driver,
     browser: Browser,
     data_dir: tempfile::TempDir,
     artifacts: PathBuf,
@@ -115,16 +130,19 @@ impl App {
             ])
             .env("CRMSYNC_DATA_DIR", data_dir.path())
             .env("CRMSYNC_LOG", "debug")
+            // Short panics in the app log, so failure messages show the cause.
+            .env("RUST_BACKTRACE", "0")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
+            .process_group(0)
             .kill_on_drop(true);
         for (k, v) in &launch.env {
             command.env(k, v);
         }
-        let driver = command.spawn().unwrap_or_else(|e| {
+        let driver = Driver(command.spawn().unwrap_or_else(|e| {
             panic!("cannot start tauri-driver ({e}); install it with `cargo install tauri-driver --locked`")
-        });
+        }));
 
         let capabilities = serde_json::json!({
             "capabilities": { "alwaysMatch": {
@@ -140,7 +158,11 @@ impl App {
                     verbose_note(&format!("waiting for tauri-driver: {e}"));
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Err(e) => panic!("no WebDriver session within {WAIT:?}: {e}"),
+                Err(e) => panic!(
+                    "no WebDriver session within {WAIT:?}: {e}\n--- app log ({}) ---\n{}",
+                    log_path.display(),
+                    log_tail(&log_path)
+                ),
             }
         };
         App {
@@ -160,7 +182,7 @@ impl App {
     /// Runs `body` against the window. If it fails, a screenshot and the app
     /// log are kept under the artifacts directory; then the app is closed and
     /// the failure re-raised.
-    pub async fn run<F, Fut>(mut self, body: F) -> tempfile::TempDir
+    pub async fn run<F, Fut>(self, body: F) -> tempfile::TempDir
     where
         F: FnOnce(Browser) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
@@ -180,7 +202,7 @@ impl App {
             );
         }
         let _ = self.browser.quit().await;
-        let _ = self.driver.kill().await;
+        drop(self.driver);
         wait_until_not_running(&app_binary()).await;
         if let Err(e) = outcome {
             match e.try_into_panic() {
@@ -209,6 +231,13 @@ async fn wait_until_not_running(binary: &Path) {
     while running() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The last lines of the app log, for failure messages.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(25)..].join("\n")
 }
 
 fn verbose_note(msg: &str) {

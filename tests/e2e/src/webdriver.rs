@@ -20,6 +20,9 @@ pub enum WebDriverError {
     Timeout(Duration, String),
 }
 
+/// How long launching the app through a new session may take.
+const SESSION_START: Duration = Duration::from_secs(30);
+
 /// A WebDriver session (cheap to clone).
 #[derive(Clone)]
 pub struct Browser {
@@ -39,13 +42,13 @@ impl Browser {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()?;
-        let value = call(
-            &http,
-            reqwest::Method::POST,
-            &format!("{base}/session"),
-            Some(capabilities),
-        )
-        .await?;
+        // Creating the session launches the app; if the app dies on start,
+        // WebKitWebDriver never answers, so this request gets its own, shorter limit.
+        let url = format!("{base}/session");
+        let start = call(&http, reqwest::Method::POST, &url, Some(capabilities));
+        let value = tokio::time::timeout(SESSION_START, start)
+            .await
+            .map_err(|_| WebDriverError::Timeout(SESSION_START, "the app to start".into()))??;
         let id = value["sessionId"]
             .as_str()
             .ok_or_else(|| WebDriverError::Shape(value.to_string()))?;
