@@ -110,6 +110,23 @@ pub trait RecordPort<R> {
     /// [`PortError`].
     fn find_by_stamp(&mut self, stamp: &str) -> Result<Option<Observed<R>>, PortError>;
 
+    /// After a lost answer or a crash: the record a create with this intent may have made,
+    /// if it landed. `stamp` is the peer id the create carried, `record` what was sent, and
+    /// `since` when the intent was written (local clock). The default looks the stamp up;
+    /// a side without a stamp field (the CRM) overrides it with a natural-key search.
+    ///
+    /// # Errors
+    /// [`PortError`].
+    fn find_created(
+        &mut self,
+        stamp: &str,
+        record: &R,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Observed<R>>, PortError> {
+        let _ = (record, since);
+        self.find_by_stamp(stamp)
+    }
+
     /// Creates a record stamped with the peer id (the CRM id on a Graph item).
     ///
     /// # Errors

@@ -530,6 +530,22 @@ impl Store {
         .collect()
     }
 
+    /// When the intent `id` was written (None when it is gone).
+    ///
+    /// # Errors
+    /// SQLite failures or a corrupt time.
+    pub fn intent_created_at(&self, id: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT created_at FROM intents WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        at.as_deref().map(parse_time).transpose()
+    }
+
     /// Removes an intent whose outcome is settled.
     ///
     /// # Errors

@@ -245,12 +245,17 @@ where
     // Intents left by a crash or a timeout: a create that landed is found by its stamp and
     // recorded; anything else is re-planned from fresh observations.
     for (intent, action) in store.pending_intents::<R>(module)? {
+        let since = store
+            .intent_created_at(intent)?
+            .unwrap_or_else(|| clock.now());
         let found = match (&action.op, &action.crm_id, &action.graph_id) {
             (Op::CreateInGraph { record }, Some(crm_id), _) => {
-                remote!(graph.find_by_stamp(crm_id)).map(|o| (Side::Graph, o, record.clone()))
+                remote!(graph.find_created(crm_id, record, since))
+                    .map(|o| (Side::Graph, o, record.clone()))
             }
             (Op::CreateInCrm { record }, _, Some(graph_id)) => {
-                remote!(crm.find_by_stamp(graph_id)).map(|o| (Side::Crm, o, record.clone()))
+                remote!(crm.find_created(graph_id, record, since))
+                    .map(|o| (Side::Crm, o, record.clone()))
             }
             _ => None,
         };

@@ -909,6 +909,37 @@ impl GraphClient {
         Ok(self.list_all::<Contact>(url).await?.into_iter().next())
     }
 
+    /// A raw JSON call under the mailbox (`rest` starts with `/`, may carry a query): for
+    /// adapters that project records themselves and must send explicit `null`s (clearing a
+    /// field), which the typed models cannot express. `If-Match` when `if_match` is given.
+    pub async fn mailbox_json(
+        &self,
+        method: Method,
+        rest: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> Result<Value, GraphError> {
+        self.call(method, self.mb(rest), body, if_match).await
+    }
+
+    /// Every item of a collection under the mailbox as raw JSON, following nextLinks.
+    pub async fn mailbox_list_json(&self, rest: &str) -> Result<Vec<Value>, GraphError> {
+        self.list_all(self.mb(rest)).await
+    }
+
+    /// The `$expand` query part that returns the CRM-id stamp with an item.
+    pub fn stamp_expand(&self) -> String {
+        let p = odata_quote(&self.inner.cfg.stamp_property);
+        enc(&format!(
+            "singleValueExtendedProperties($filter=id eq '{p}')"
+        ))
+    }
+
+    /// The `$filter` + `$expand` query that finds the item stamped with `crm_id`.
+    pub fn stamp_filter(&self, crm_id: &str) -> String {
+        self.stamp_query(crm_id)
+    }
+
     // ----- To Do -----------------------------------------------------------
 
     pub async fn list_task_lists(&self) -> Result<Vec<TodoTaskList>, GraphError> {
