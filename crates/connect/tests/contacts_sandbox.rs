@@ -96,3 +96,294 @@ fn first_sync_lands_exactly_the_eligible_set_then_nothing() {
     let r = env.round(Default::default());
     assert_eq!(r.writes, 0);
 }
+
+fn graph_json(
+    env: &Env,
+    method: reqwest::Method,
+    rest: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    env.rt
+        .block_on(env.graph_client.mailbox_json(method, rest, body, None))
+        .unwrap()
+}
+
+fn item_by_email<'a>(items: &'a [serde_json::Value], email: &str) -> Option<&'a serde_json::Value> {
+    items.iter().find(|i| {
+        i.pointer("/emailAddresses/0/address")
+            .and_then(|v| v.as_str())
+            .is_some_and(|a| a.eq_ignore_ascii_case(email))
+    })
+}
+
+#[test]
+fn edits_creates_and_deletes_propagate_per_the_rules() {
+    let mut env = Env::new();
+    let ids = env.crm_create(
+        AIKO,
+        "ui",
+        (0..4)
+            .map(|i| person(&format!("P{i}"), "Prop", &format!("p{i}@t.example")))
+            .collect(),
+    );
+    env.settle();
+    let items = env.folder_items();
+
+    // CRM edit → Microsoft copy.
+    env.zoho(
+        reqwest::Method::PUT,
+        "/records/Contacts",
+        json!({"as": AIKO, "origin": "ui", "data": [{"id": ids[0], "Title": "Director"}]}),
+    );
+    // Microsoft edit → CRM record.
+    let g1 = item_by_email(&items, "p1@t.example").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    graph_json(
+        &env,
+        reqwest::Method::PATCH,
+        &format!("/contacts/{g1}"),
+        Some(json!({"jobTitle": "Buyer"})),
+    );
+    // Microsoft create in the folder → CRM record owned by the user.
+    let folder = env.graph.folder().unwrap().to_string();
+    graph_json(
+        &env,
+        reqwest::Method::POST,
+        &format!("/contactFolders/{folder}/contacts"),
+        Some(
+            json!({"givenName": "New", "surname": "FromOutlook", "emailAddresses": [{"address": "new@t.example", "name": "New"}]}),
+        ),
+    );
+    // CRM delete → the Microsoft copy goes.
+    env.zoho(
+        reqwest::Method::DELETE,
+        &format!("/records/Contacts?as={AIKO}&ids={}", ids[2]),
+        serde_json::Value::Null,
+    );
+    env.settle();
+
+    let items = env.folder_items();
+    assert_eq!(
+        item_by_email(&items, "p0@t.example").unwrap()["jobTitle"],
+        "Director"
+    );
+    assert_eq!(env.crm_get(&ids[1]).unwrap()["Title"], "Buyer");
+    assert!(
+        item_by_email(&items, "p2@t.example").is_none(),
+        "CRM delete removes the copy"
+    );
+    let (rows, _) = env
+        .rt
+        .block_on(
+            env.zoho_client
+                .coql("select id, Owner, Last_Name from Contacts where Email = 'new@t.example'"),
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["Last_Name"], "FromOutlook");
+
+    // Delete checkbox off: a Microsoft delete only unlinks.
+    let g3 = item_by_email(&items, "p3@t.example").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    graph_json(
+        &env,
+        reqwest::Method::DELETE,
+        &format!("/contacts/{g3}"),
+        None,
+    );
+    env.settle();
+    assert!(
+        env.crm_get(&ids[3]).is_some(),
+        "delete propagation off keeps the CRM record"
+    );
+
+    // Delete checkbox on: a Microsoft delete deletes the CRM record.
+    env.store
+        .set_delete_propagation(M, true, chrono::Utc::now())
+        .unwrap();
+    let items = env.folder_items();
+    let g0 = item_by_email(&items, "p0@t.example").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    graph_json(
+        &env,
+        reqwest::Method::DELETE,
+        &format!("/contacts/{g0}"),
+        None,
+    );
+    let r = env.round(crmsync_engine::RoundOptions {
+        deletes_confirmed: true,
+        ..Default::default()
+    });
+    assert_eq!(
+        r.outcome,
+        crmsync_engine::RoundOutcome::Completed,
+        "{:?}",
+        r.failures
+    );
+    env.settle();
+    let (rows, _) = env
+        .rt
+        .block_on(
+            env.zoho_client
+                .coql("select id from Contacts where Email = 'p0@t.example'"),
+        )
+        .unwrap();
+    assert!(
+        rows.is_empty(),
+        "delete propagation on deletes the CRM record: {rows:?}"
+    );
+}
+
+#[test]
+fn disabling_removes_the_folder_and_a_deleted_folder_disables_without_crm_deletes() {
+    let mut env = Env::new();
+    env.crm_create(
+        AIKO,
+        "ui",
+        (0..3)
+            .map(|i| person(&format!("D{i}"), "Dis", &format!("d{i}@t.example")))
+            .collect(),
+    );
+    env.settle();
+    let count = |env: &Env| {
+        env.rt
+            .block_on(
+                env.zoho_client
+                    .coql("select id from Contacts where Last_Name = 'Dis'"),
+            )
+            .unwrap()
+            .0
+            .len()
+    };
+    assert_eq!(count(&env), 3);
+    let folder = env.graph.folder().unwrap().to_string();
+
+    // The user deletes the folder in Outlook: the module disables, nothing goes in the CRM.
+    graph_json(
+        &env,
+        reqwest::Method::DELETE,
+        &format!("/contactFolders/{folder}"),
+        None,
+    );
+    let r = env.round(Default::default());
+    assert_eq!(r.outcome, crmsync_engine::RoundOutcome::Disabled);
+    assert!(!env.store.module(M).unwrap().enabled);
+    assert_eq!(count(&env), 3);
+
+    // Re-enable: a new folder with the copies again; then disable: folder gone, CRM intact.
+    env.store.enable(M, chrono::Utc::now()).unwrap();
+    env.settle();
+    assert_eq!(
+        env.folder_emails()
+            .iter()
+            .filter(|e| e.starts_with('d'))
+            .count(),
+        3
+    );
+    let folder = env.graph.folder().unwrap().to_string();
+    let r = crmsync_engine::disable_module::<crmsync_core::contact::ContactRecord, _>(
+        &mut env.store,
+        M,
+        &mut env.graph,
+        &crmsync_connect::SystemClock,
+    )
+    .unwrap();
+    assert_eq!(r, Ok(()));
+    assert!(!env.store.module(M).unwrap().enabled);
+    let folders = env
+        .rt
+        .block_on(env.graph_client.mailbox_list_json("/contactFolders"))
+        .unwrap();
+    assert!(folders.iter().all(|f| f["id"] != folder.as_str()));
+    assert_eq!(count(&env), 3);
+}
+
+#[test]
+fn a_crm_create_whose_answer_is_lost_is_not_duplicated() {
+    let mut env = Env::new();
+    env.settle();
+    let folder = env.graph.folder().unwrap().to_string();
+    graph_json(
+        &env,
+        reqwest::Method::POST,
+        &format!("/contactFolders/{folder}/contacts"),
+        Some(
+            json!({"givenName": "Lost", "surname": "Answer", "emailAddresses": [{"address": "lost@t.example", "name": "Lost"}]}),
+        ),
+    );
+    // The next CRM write commits, then answers 504 after a short hang.
+    env.zoho(
+        reqwest::Method::PUT,
+        "/faults",
+        json!({"timeout_next_writes": 1, "hang_ms": 200}),
+    );
+    for _ in 0..3 {
+        env.round(Default::default());
+    }
+    env.settle();
+    let (rows, _) = env
+        .rt
+        .block_on(
+            env.zoho_client
+                .coql("select id from Contacts where Email = 'lost@t.example'"),
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1, "exactly one CRM record: {rows:?}");
+    let counters = env.zoho(reqwest::Method::GET, "/counters", serde_json::Value::Null);
+    assert_eq!(
+        counters["injected_faults"].as_u64(),
+        Some(1),
+        "the fault fired: {counters}"
+    );
+    // The Microsoft contact is linked to it (stamped or matched), and nothing else changed.
+    let r = env.round(Default::default());
+    assert_eq!(r.writes, 0);
+}
+
+#[test]
+fn first_sync_cap_defers_the_oldest_and_a_later_change_brings_them_in() {
+    let mut env = Env::new();
+    env.crm.set_first_sync_cap(Some(3));
+    let ids = env.crm_create(
+        AIKO,
+        "ui",
+        (0..5)
+            .map(|i| person(&format!("C{i}"), "Cap", &format!("c{i}@t.example")))
+            .collect(),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Two records become the most recently modified: they must be among the selected.
+    env.zoho(
+        reqwest::Method::PUT,
+        "/records/Contacts",
+        json!({"as": AIKO, "origin": "ui", "data": [{"id": ids[3], "Title": "x"}, {"id": ids[4], "Title": "y"}]}),
+    );
+    env.settle();
+    let tagged = |env: &Env| -> Vec<String> {
+        env.folder_emails()
+            .into_iter()
+            .filter(|e| e.starts_with('c') && e.ends_with("@t.example"))
+            .collect()
+    };
+    // The seed's own contacts count towards the cap too, so only the newest 3 overall sync.
+    let first = tagged(&env);
+    assert!(first.len() <= 3, "{first:?}");
+    assert!(
+        first.contains(&"c3@t.example".to_string()) && first.contains(&"c4@t.example".to_string()),
+        "{first:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.zoho(
+        reqwest::Method::PUT,
+        "/records/Contacts",
+        json!({"as": AIKO, "origin": "ui", "data": [{"id": ids[0], "Title": "changed"}]}),
+    );
+    env.settle();
+    assert!(tagged(&env).contains(&"c0@t.example".to_string()));
+}

@@ -161,10 +161,16 @@ impl Env {
         self.graph_client.stamp_of(Some(&p))
     }
 
-    /// A CRM record as raw JSON (None when gone).
+    /// A CRM record (None when gone).
     pub fn crm_get(&self, id: &str) -> Option<Value> {
-        let v = self.zoho(reqwest::Method::GET, "/snapshot", Value::Null);
-        find_record(&v, id)
+        match self
+            .rt
+            .block_on(self.zoho_client.get::<crmsync_zoho::models::ZContact>(id))
+        {
+            Ok(c) => Some(serde_json::to_value(c).unwrap()),
+            Err(crmsync_zoho::ZohoError::NotFound(_)) => None,
+            Err(e) => panic!("{e}"),
+        }
     }
 
     /// Emails of the folder's items.
@@ -177,20 +183,6 @@ impl Env {
             .collect();
         v.sort();
         v
-    }
-}
-
-/// Finds a record by id anywhere in the Zoho snapshot.
-fn find_record(v: &Value, id: &str) -> Option<Value> {
-    match v {
-        Value::Object(m) => {
-            if m.get("id").and_then(Value::as_str) == Some(id) && m.contains_key("Last_Name") {
-                return Some(v.clone());
-            }
-            m.values().find_map(|x| find_record(x, id))
-        }
-        Value::Array(a) => a.iter().find_map(|x| find_record(x, id)),
-        _ => None,
     }
 }
 
