@@ -3,7 +3,15 @@
 
 /// Every command the shell exposes. A command missing here cannot be invoked;
 /// one listed here still needs an `allow-…` entry in `src-tauri/capabilities/`.
-const COMMANDS: &[&str] = &["app_info", "list_modules", "enable_module"];
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "list_modules",
+    "enable_module",
+    "accounts",
+    "connect",
+    "cancel_sign_in",
+    "disconnect",
+];
 
 fn main() {
     let attributes = tauri_build::Attributes::new()

@@ -6,7 +6,7 @@
 
 use tauri_specta::{collect_commands, Builder};
 
-use crate::commands;
+use crate::{accounts, commands};
 
 /// The bindings file, relative to the workspace root.
 pub const BINDINGS_PATH: &str = "ui/src/bindings.ts";
@@ -17,6 +17,10 @@ pub fn builder() -> Builder<tauri::Wry> {
         commands::app_info,
         commands::list_modules,
         commands::enable_module,
+        accounts::accounts,
+        accounts::connect,
+        accounts::cancel_sign_in,
+        accounts::disconnect,
     ])
 }
 

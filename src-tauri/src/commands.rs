@@ -8,10 +8,11 @@ use std::sync::Mutex;
 use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use specta::Type;
-use tauri::State;
+use tauri::{AppHandle, State};
 
-use crmsync_engine::{ModuleKind, ModuleState, ModuleStatus, Store};
+use crmsync_engine::{ModuleKind, ModuleState, ModuleStatus, Service as EngineService, Store};
 
+use crate::accounts::{connect_service, Connections, Service};
 use crate::error::{CommandError, ErrorCode};
 use crate::locale::Lang;
 
@@ -33,7 +34,7 @@ pub enum Mode {
 }
 
 impl AppState {
-    fn with_store<T>(
+    pub(crate) fn with_store<T>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, CommandError>,
     ) -> Result<T, CommandError> {
@@ -160,13 +161,40 @@ pub fn list_modules(state: State<'_, AppState>) -> Result<Vec<ModuleView>, Comma
     state.with_store(|store| Ok(store.modules()?.into_iter().map(Into::into).collect()))
 }
 
-/// Enables a module's sync; fails with a typed error when an account is missing.
+/// Enables a module's sync (design.md §1 item 2). The Zoho CRM account must
+/// be connected first. With no Microsoft 365 connection, a silent sign-in for
+/// the CRM user's e-mail (`login_hint` + `prompt=none`) is tried and, only if
+/// that needs the user, the sign-in page opens once, pre-filled with that e-mail.
 #[tauri::command]
 #[specta::specta]
-pub fn enable_module(
+pub async fn enable_module(
+    app: AppHandle,
     state: State<'_, AppState>,
+    connections: State<'_, Connections>,
     module: Module,
 ) -> Result<ModuleView, CommandError> {
     tracing::info!(module = ?module, "enable requested");
+    let (zoho, microsoft) = state.with_store(|store| {
+        Ok((
+            store.account(EngineService::Zoho)?,
+            store.account(EngineService::Microsoft)?,
+        ))
+    })?;
+    let Some(zoho) = zoho else {
+        return Err(CommandError::new(
+            ErrorCode::ZohoNotConnected,
+            "connect your Zoho CRM account first",
+        ));
+    };
+    if microsoft.is_none() {
+        connect_service(
+            &app,
+            &state,
+            &connections,
+            Service::Microsoft,
+            Some(zoho.email),
+        )
+        .await?;
+    }
     state.with_store(|store| Ok(store.enable(module.into(), Utc::now())?.into()))
 }

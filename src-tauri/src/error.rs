@@ -17,6 +17,24 @@ pub enum ErrorCode {
     Store,
     /// The request named something that does not exist.
     InvalidInput,
+    /// No service can be reached (the built-in sandbox did not start).
+    NotConfigured,
+    /// A sign-in for this service is already waiting for the browser.
+    SignInInProgress,
+    /// The user (or Cancel) stopped the sign-in.
+    SignInCancelled,
+    /// No redirect came back from the browser in time.
+    SignInTimedOut,
+    /// The service refused the sign-in, or its answer was unusable.
+    SignInFailed,
+    /// The system browser could not be opened.
+    BrowserUnavailable,
+    /// The service could not be reached.
+    Network,
+    /// This computer has no OS keychain to keep the sign-in in.
+    NoKeychain,
+    /// The OS keychain refused to save or delete the sign-in.
+    Keychain,
 }
 
 /// Every command fails with this: a code for the UI and a message for the user.

@@ -1,6 +1,7 @@
 //! CRM Sync desktop shell. It only wires: the store and (later) the sync worker
 //! come from the engine crates; this crate owns windows, tray, plugins and IPC.
 
+mod accounts;
 mod bindings;
 mod commands;
 mod error;
@@ -12,6 +13,7 @@ use std::sync::Mutex;
 
 use tauri::Manager;
 
+use accounts::{Connections, Endpoints};
 pub use bindings::{builder as bindings_builder, render as render_bindings, BINDINGS_PATH};
 pub use commands::AppState;
 use commands::Mode;
@@ -21,7 +23,7 @@ use sandbox::Sandbox;
 /// Opens the store in the data dir (remembering why if it cannot) and starts
 /// the built-in sandbox. Real accounts are not wired yet, so the app always
 /// runs against the sandbox for now.
-fn open_state() -> (AppState, Sandbox) {
+fn open_state() -> (AppState, Sandbox, Connections) {
     let Some(dir) = crmsync_engine::paths::data_dir() else {
         let why = "the OS reports no data directory for this user".to_owned();
         let state = AppState {
@@ -29,7 +31,10 @@ fn open_state() -> (AppState, Sandbox) {
             data_dir: String::new(),
             mode: Mode::SandboxFailed { message: why },
         };
-        return (state, Sandbox::default());
+        let connections = Connections::new(Err(
+            "no data directory, so the built-in sandbox did not start".to_owned(),
+        ));
+        return (state, Sandbox::default(), connections);
     };
     let path = crmsync_engine::paths::store_path(&dir);
     let store = crmsync_engine::Store::open(&path)
@@ -38,11 +43,21 @@ fn open_state() -> (AppState, Sandbox) {
             tracing::error!(error = %e, path = %path.display(), "cannot open the store");
             format!("cannot open the local store at {}: {e}", path.display())
         });
-    let (sandbox, mode) = match Sandbox::start(&dir) {
-        Ok((sandbox, url)) => (sandbox, Mode::Sandbox { url }),
+    let (sandbox, mode, connections) = match Sandbox::start(&dir) {
+        Ok((sandbox, urls)) => {
+            let url = urls.login.trim_end_matches("/login").to_owned();
+            let endpoints = Endpoints::sandbox(&urls)
+                .ok_or_else(|| "the sandbox serves no Zoho data centre".to_owned());
+            (sandbox, Mode::Sandbox { url }, Connections::new(endpoints))
+        }
         Err(message) => {
             tracing::error!(%message, "sandbox failed");
-            (Sandbox::default(), Mode::SandboxFailed { message })
+            let connections = Connections::new(Err(message.clone()));
+            (
+                Sandbox::default(),
+                Mode::SandboxFailed { message },
+                connections,
+            )
         }
     };
     let state = AppState {
@@ -50,7 +65,7 @@ fn open_state() -> (AppState, Sandbox) {
         data_dir: dir.display().to_string(),
         mode,
     };
-    (state, sandbox)
+    (state, sandbox, connections)
 }
 
 /// Shows and focuses the main window (tray "Open", second launch).
@@ -111,9 +126,10 @@ pub fn run() {
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             // After the plugins: a second launch has already handed over to the first.
-            let (state, sandbox) = open_state();
+            let (state, sandbox, connections) = open_state();
             app.manage(state);
             app.manage(sandbox);
+            app.manage(connections);
             specta.mount_events(app);
             tray::build(app.handle())?;
             exit_on_signal(app.handle().clone());

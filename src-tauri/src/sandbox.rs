@@ -16,20 +16,21 @@ pub struct Sandbox(Mutex<Option<RunningSandbox>>);
 
 impl Sandbox {
     /// Starts the emulators on a free loopback port, from the snapshot in
-    /// `data_dir` if there is one, else seeded with the demo company.
+    /// `data_dir` if there is one, else seeded with the demo company; returns
+    /// their URLs (sign-in, Graph, Zoho per data centre).
     ///
     /// # Errors
     /// A message for the user when the port cannot be bound or the snapshot is unreadable.
-    pub fn start(data_dir: &Path) -> Result<(Sandbox, String), String> {
+    pub fn start(data_dir: &Path) -> Result<(Sandbox, crmsync_sandbox::Urls), String> {
         let options = Options {
             snapshot: Some(data_dir.join(SNAPSHOT_FILE)),
             ..Options::default()
         };
         let running = tauri::async_runtime::block_on(crmsync_sandbox::start(options))
             .map_err(|e| format!("the built-in sandbox could not start: {e}"))?;
-        let base = format!("http://{}", running.addr);
-        tracing::info!(%base, "sandbox started");
-        Ok((Sandbox(Mutex::new(Some(running))), base))
+        tracing::info!(addr = %running.addr, "sandbox started");
+        let urls = running.urls.clone();
+        Ok((Sandbox(Mutex::new(Some(running))), urls))
     }
 
     /// Stops the emulators and saves their state.

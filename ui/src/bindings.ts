@@ -26,11 +26,55 @@ async listModules() : Promise<Result<ModuleView[], CommandError>> {
 }
 },
 /**
- * Enables a module's sync; fails with a typed error when an account is missing.
+ * Enables a module's sync (design.md §1 item 2). The Zoho CRM account must
+ * be connected first. With no Microsoft 365 connection, a silent sign-in for
+ * the CRM user's e-mail (`login_hint` + `prompt=none`) is tried and, only if
+ * that needs the user, the sign-in page opens once, pre-filled with that e-mail.
  */
 async enableModule(module: Module) : Promise<Result<ModuleView, CommandError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("enable_module", { module }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Both connections and the sign-ins waiting for the browser.
+ */
+async accounts() : Promise<Result<Accounts, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("accounts") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Connects `service`: opens its sign-in page in the system browser and
+ * waits for the redirect. Microsoft 365 is pre-filled with the CRM user's e-mail.
+ */
+async connect(service: Service) : Promise<Result<AccountView, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("connect", { service }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Stops waiting for the browser; the pending `connect` fails with `sign_in_cancelled`.
+ */
+async cancelSignIn(service: Service) : Promise<boolean> {
+    return await TAURI_INVOKE("cancel_sign_in", { service });
+},
+/**
+ * Disconnects `service`: deletes its keychain entry and its account row.
+ * Never touches CRM or Microsoft 365 data.
+ */
+async disconnect(service: Service) : Promise<Result<Accounts, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("disconnect", { service }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -48,6 +92,30 @@ async enableModule(module: Module) : Promise<Result<ModuleView, CommandError>> {
 
 /** user-defined types **/
 
+/**
+ * One connected account, as the accounts panel shows it.
+ */
+export type AccountView = { service: Service; user_id: string; email: string; display_name: string; 
+/**
+ * Zoho: the CRM organisation's name; Microsoft 365: the tenant.
+ */
+organisation: string; 
+/**
+ * Zoho data centre (`us`, `eu`, `in`, `au`, `jp`, `ca`); null for Microsoft 365.
+ */
+data_centre: string | null; 
+/**
+ * RFC 3339, UTC.
+ */
+connected_at: string }
+/**
+ * Both connections, and which sign-ins are waiting for the browser.
+ */
+export type Accounts = { zoho: AccountView | null; microsoft: AccountView | null; 
+/**
+ * Sign-ins started and not finished yet (the browser is open).
+ */
+signing_in: Service[] }
 /**
  * Facts about this installation, for the footer and diagnostics.
  */
@@ -87,7 +155,43 @@ export type ErrorCode =
 /**
  * The request named something that does not exist.
  */
-"invalid_input"
+"invalid_input" | 
+/**
+ * No service can be reached (the built-in sandbox did not start).
+ */
+"not_configured" | 
+/**
+ * A sign-in for this service is already waiting for the browser.
+ */
+"sign_in_in_progress" | 
+/**
+ * The user (or Cancel) stopped the sign-in.
+ */
+"sign_in_cancelled" | 
+/**
+ * No redirect came back from the browser in time.
+ */
+"sign_in_timed_out" | 
+/**
+ * The service refused the sign-in, or its answer was unusable.
+ */
+"sign_in_failed" | 
+/**
+ * The system browser could not be opened.
+ */
+"browser_unavailable" | 
+/**
+ * The service could not be reached.
+ */
+"network" | 
+/**
+ * This computer has no OS keychain to keep the sign-in in.
+ */
+"no_keychain" | 
+/**
+ * The OS keychain refused to save or delete the sign-in.
+ */
+"keychain"
 /**
  * A language the UI speaks.
  */
@@ -120,6 +224,10 @@ delete_propagation: boolean;
  * RFC 3339, UTC.
  */
 last_sync_at: string | null }
+/**
+ * A service the user connects, as the UI names it.
+ */
+export type Service = "zoho" | "microsoft"
 /**
  * A module's status as the integration page shows it.
  */

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Backend } from "./backend";
-import type { CommandError, Module, ModuleView, Result } from "./bindings";
+import type { AccountView, Accounts, CommandError, Module, ModuleView, Result } from "./bindings";
 import { translator } from "./i18n";
 import { moduleCard, mountIntegration, statusText } from "./integration";
 
@@ -25,6 +25,18 @@ class FakeBackend implements Backend {
   async enableModule(module: Module) {
     this.enableCalls.push(module);
     return this.enableResult(module);
+  }
+  async accounts(): Promise<Result<Accounts, CommandError>> {
+    return { status: "ok", data: { zoho: null, microsoft: null, signing_in: [] } };
+  }
+  async connect(): Promise<Result<AccountView, CommandError>> {
+    return { status: "error", error: { code: "sign_in_cancelled", message: "sign-in cancelled" } };
+  }
+  async cancelSignIn() {
+    return false;
+  }
+  async disconnect(): Promise<Result<Accounts, CommandError>> {
+    return this.accounts();
   }
 }
 

@@ -1,7 +1,8 @@
 // The integration page: one card per sync module with its status and Enable.
 
+import { accountsPanel, errorText, showAccountMessage, type AccountHandlers } from "./accounts";
 import type { Backend } from "./backend";
-import type { CommandError, Module, ModuleView, Status } from "./bindings";
+import type { Accounts, CommandError, Module, ModuleView, Service, Status } from "./bindings";
 import type { MessageKey, Translate } from "./i18n";
 
 const MODULE_NAME: Record<Module, MessageKey> = {
@@ -85,22 +86,76 @@ export function moduleCard(
 }
 
 /** Shows a command error under its module; clears it when `error` is null. */
-export function showModuleMessage(root: ParentNode, module: Module, error: CommandError | null): void {
+export function showModuleMessage(root: ParentNode, module: Module, error: CommandError | null, t?: Translate): void {
   const node = root.querySelector<HTMLElement>(`#message-${module}`);
   if (!node) return;
-  node.textContent = error ? error.message : "";
+  node.textContent = error ? (t ? errorText(error, t) : error.message) : "";
   if (error) node.dataset["code"] = error.code;
   else delete node.dataset["code"];
 }
 
-/** Renders the page into `root` and wires Enable to the backend. */
+/** Renders the page into `root`: the accounts panel, then the modules, wired to the backend. */
 export async function mountIntegration(root: HTMLElement, backend: Backend, t: Translate): Promise<void> {
+  const accountsSlot = el("div", { id: "accounts-slot" });
   const list = el("div", { id: "modules", className: "modules" });
   root.replaceChildren(
     el("h1", { text: t("integrationTitle") }),
     el("p", { className: "intro", text: t("integrationIntro") }),
+    accountsSlot,
+    el("h2", { className: "section-title", text: t("modulesTitle") }),
     list,
   );
+
+  // The last accounts the backend reported, plus sign-ins started from this window.
+  let current: Accounts = { zoho: null, microsoft: null, signing_in: [] };
+  const handlers: AccountHandlers = { connect, cancel, disconnect };
+
+  const renderAccounts = (focus?: string) => {
+    accountsSlot.replaceChildren(accountsPanel(current, t, handlers));
+    if (focus) accountsSlot.querySelector<HTMLElement>(focus)?.focus();
+  };
+
+  async function refreshAccounts(focus?: string): Promise<void> {
+    const result = await backend.accounts();
+    if (result.status === "ok") {
+      current = result.data;
+      renderAccounts(focus);
+    } else {
+      const failure = el("p", {
+        id: "accounts-error",
+        className: "message",
+        text: t("loadFailed", { message: result.error.message }),
+      });
+      failure.setAttribute("role", "alert");
+      accountsSlot.replaceChildren(failure);
+    }
+  }
+
+  async function connect(service: Service) {
+    current = { ...current, signing_in: [...current.signing_in.filter((s) => s !== service), service] };
+    renderAccounts(`#cancel-${service}`);
+    const result = await backend.connect(service);
+    current = { ...current, signing_in: current.signing_in.filter((s) => s !== service) };
+    await refreshAccounts(result.status === "ok" ? `#disconnect-${service}` : `#connect-${service}`);
+    if (result.status === "error") showAccountMessage(accountsSlot, service, result.error, t);
+  }
+
+  async function cancel(service: Service) {
+    await backend.cancelSignIn(service);
+  }
+
+  async function disconnect(service: Service) {
+    const button = accountsSlot.querySelector<HTMLButtonElement>(`#disconnect-${service}`);
+    if (button) button.disabled = true;
+    const result = await backend.disconnect(service);
+    if (result.status === "ok") {
+      current = result.data;
+      renderAccounts(`#connect-${service}`);
+      return;
+    }
+    if (button) button.disabled = false;
+    showAccountMessage(accountsSlot, service, result.error, t);
+  }
 
   const replaceCard = (view: ModuleView) => {
     const card = moduleCard(view, t, enable);
@@ -115,7 +170,14 @@ export async function mountIntegration(root: HTMLElement, backend: Backend, t: T
       button.disabled = true;
       button.textContent = t("enabling");
     }
+    // Enabling may sign in to Microsoft 365 (silently, or once in the browser).
+    if (current.zoho && !current.microsoft) {
+      current = { ...current, signing_in: [...current.signing_in.filter((s) => s !== "microsoft"), "microsoft"] };
+      renderAccounts();
+    }
     const result = await backend.enableModule(module);
+    current = { ...current, signing_in: current.signing_in.filter((s) => s !== "microsoft") };
+    await refreshAccounts();
     if (result.status === "ok") {
       replaceCard(result.data);
       return;
@@ -124,9 +186,10 @@ export async function mountIntegration(root: HTMLElement, backend: Backend, t: T
       button.disabled = false;
       button.textContent = t("enable");
     }
-    showModuleMessage(list, module, result.error);
+    showModuleMessage(list, module, result.error, t);
   }
 
+  await refreshAccounts();
   const result = await backend.listModules();
   if (result.status === "error") {
     const failure = el("p", { id: "load-error", className: "message", text: t("loadFailed", { message: result.error.message }) });

@@ -296,6 +296,20 @@ impl Store {
         )?;
         Ok(())
     }
+
+    /// Forgets the connected account of a service (disconnect). Only the
+    /// identity row goes: sync state and CRM data are untouched. Returns
+    /// whether there was one.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn remove_account(&self, service: Service) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "DELETE FROM accounts WHERE service = ?1",
+            params![service.as_str()],
+        )?;
+        Ok(n > 0)
+    }
 }
 
 fn parse_status(key: &str, reason: Option<String>) -> Result<ModuleStatus, StoreError> {
@@ -356,6 +370,20 @@ mod tests {
             data_centre: (service == Service::Zoho).then(|| "us".into()),
             connected_at: t(0),
         }
+    }
+
+    #[test]
+    fn remove_account_forgets_only_that_service() {
+        let store = Store::open_in_memory().unwrap();
+        store.save_account(&account(Service::Zoho)).unwrap();
+        store.save_account(&account(Service::Microsoft)).unwrap();
+        assert!(store.remove_account(Service::Microsoft).unwrap());
+        assert_eq!(store.account(Service::Microsoft).unwrap(), None);
+        assert_eq!(
+            store.account(Service::Zoho).unwrap(),
+            Some(account(Service::Zoho))
+        );
+        assert!(!store.remove_account(Service::Microsoft).unwrap());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - `CRMSYNC_E2E_ARTIFACTS`: where failures leave screenshots and logs
 //!   (default: `tests/e2e/artifacts`).
 
+mod player;
 mod webdriver;
 
 use std::future::Future;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
+pub use player::{BrowserPlayer, Keyring};
 pub use webdriver::{Browser, Element, WebDriverError};
 
 /// How long a test waits for the app to show something before failing.
@@ -95,6 +97,14 @@ fn artifacts_root() -> PathBuf {
     std::env::var_os("CRMSYNC_E2E_ARTIFACTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("tests/e2e/artifacts"))
+}
+
+/// Where a test keeps the screenshots of each screen it walks through (kept
+/// after a passing run, unlike the failure artifacts).
+pub fn screens_dir(test: &str) -> PathBuf {
+    let dir = artifacts_root().join("screens").join(test);
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+    dir
 }
 
 impl App {

@@ -91,7 +91,8 @@ async fn enable_without_accounts_shows_the_typed_error_from_rust() {
                 .wait_for_text("#message-contacts", WAIT, |t| !t.is_empty())
                 .await
                 .expect("an error message appears under Contacts");
-            assert_eq!(message, "connect your Zoho CRM account first");
+            // Known codes are worded by the UI, in the UI's language.
+            assert_eq!(message, "Connect your Zoho CRM account first.");
             let node = b.find("#message-contacts").await.unwrap().unwrap();
             assert_eq!(
                 b.attribute(&node, "data-code").await.unwrap().as_deref(),
