@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use crmsync_engine::{paths, ModuleState, ModuleStatus, Service, Store, StoreError};
 use serde::Serialize;
 
+mod sync;
+
 #[derive(Parser)]
 #[command(name = "crmsync", version, about = "CRM Sync without a window")]
 struct Cli {
@@ -26,6 +28,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run sync rounds for the enabled modules (Contacts for now) until nothing is left to do.
+    Sync(sync::SyncArgs),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +40,8 @@ enum CliError {
     Store(#[from] StoreError),
     #[error("cannot write JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Sync(#[from] sync::SyncCliError),
 }
 
 #[derive(Serialize)]
@@ -125,6 +131,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 print_text(&report);
             }
         }
+        Command::Sync(args) => sync::run(&data_dir, &args)?,
     }
     Ok(())
 }
