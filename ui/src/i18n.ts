@@ -56,7 +56,7 @@ const en = {
   dcCa: "Canada",
   errorSignInCancelled: "Sign-in cancelled.",
   errorSignInTimedOut: "The sign-in was not finished in time. Try again.",
-  errorNoKeychain: "This computer has no keychain to keep your sign-in in, so it was not saved.",
+  errorNoKeychain: "Signing in needs a keychain (such as GNOME Keyring or KWallet) to keep your sign-in safe, and this computer has none.",
   errorZohoNotConnected: "Connect your Zoho CRM account first.",
   errorSignInInProgress: "A sign-in is already waiting in your browser.",
 } as const;
@@ -117,7 +117,7 @@ const ja: Record<MessageKey, string> = {
   dcCa: "カナダ",
   errorSignInCancelled: "サインインをキャンセルしました。",
   errorSignInTimedOut: "サインインが時間内に完了しませんでした。もう一度お試しください。",
-  errorNoKeychain: "このコンピューターにはサインイン情報を保存するキーチェーンがないため、保存されませんでした。",
+  errorNoKeychain: "サインイン情報を安全に保存するキーチェーン（GNOME Keyring や KWallet など）がこのコンピューターにないため、サインインできません。",
   errorZohoNotConnected: "まず Zoho CRM アカウントを接続してください。",
   errorSignInInProgress: "サインインがすでにブラウザーで待機しています。",
 };

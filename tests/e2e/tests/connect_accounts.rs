@@ -279,3 +279,39 @@ async fn connects_in_japanese_in_the_users_data_centre_and_cancels() {
     assert_eq!(store.account(Service::Microsoft).unwrap(), None);
     drop(keyring);
 }
+
+#[tokio::test]
+async fn without_a_keychain_connect_is_a_clear_error_and_opens_nothing() {
+    const TEST: &str = "no_keychain";
+    let player = Arc::new(BrowserPlayer::start(AIKO, AIKO));
+    let mut env = player.env();
+    // No session bus at all, so no Secret Service.
+    env.push((
+        "DBUS_SESSION_BUS_ADDRESS".into(),
+        "unix:path=/nonexistent/crmsync-no-bus".into(),
+    ));
+    let app = App::launch(TEST, Launch { env }, |_| {}).await;
+    let p = player.clone();
+    let kept = app
+        .run(|b| async move {
+            click(&b, "#connect-zoho").await;
+            text_is(
+                &b,
+                "#account-message-zoho",
+                "Signing in needs a keychain (such as GNOME Keyring or KWallet) to keep your sign-in safe, and this computer has none.",
+            )
+            .await;
+            let node = b.find("#account-message-zoho").await.unwrap().unwrap();
+            assert_eq!(
+                b.attribute(&node, "data-code").await.unwrap().as_deref(),
+                Some("no_keychain")
+            );
+            b.wait_for("#account-zoho[data-state='disconnected']", WAIT)
+                .await
+                .unwrap();
+            screenshot(&b, TEST, "01-no-keychain").await;
+            assert!(p.opened().is_empty(), "no browser before tokens can be kept");
+        })
+        .await;
+    assert_eq!(store_in(kept.path()).account(Service::Zoho).unwrap(), None);
+}
