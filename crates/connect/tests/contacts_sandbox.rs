@@ -387,3 +387,59 @@ fn first_sync_cap_defers_the_oldest_and_a_later_change_brings_them_in() {
     env.settle();
     assert!(tagged(&env).contains(&"c0@t.example".to_string()));
 }
+
+#[test]
+fn find_created_looks_a_lost_create_up_by_email_owner_and_time() {
+    use crmsync_core::CanonicalRecord;
+    use crmsync_engine::RecordPort;
+    let mut env = Env::new();
+    let before = chrono::Utc::now();
+    let ids = env.crm_create(AIKO, "api", vec![person("Lost", "Create", "lc@t.example")]);
+    // Records another user owns are never taken for Aiko's create.
+    env.crm_create(BEN, "api", vec![person("Other", "Owner", "lc2@t.example")]);
+    let record = env.crm.get(&ids[0]).unwrap().unwrap().record;
+    assert_eq!(record.natural_key().as_deref(), Some("lc@t.example"));
+    let found = env.crm.find_created("graph-id", &record, before).unwrap();
+    assert_eq!(found.map(|o| o.id), Some(ids[0].clone()));
+    // An intent written well after the record was created does not claim it.
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    assert!(env
+        .crm
+        .find_created("graph-id", &record, later)
+        .unwrap()
+        .is_none());
+    let mut other = record.fields().clone();
+    other.insert(
+        "emailAddresses".into(),
+        crmsync_core::FieldValue::List(vec!["lc2@t.example".into()]),
+    );
+    let other = crmsync_core::contact::ContactRecord::from_fields(other).unwrap();
+    assert!(env
+        .crm
+        .find_created("graph-id", &other, before)
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn an_expired_graph_delta_relists_without_duplicates_or_writes() {
+    let mut env = Env::new();
+    env.crm_create(
+        AIKO,
+        "ui",
+        (0..3)
+            .map(|i| person(&format!("X{i}"), "Expire", &format!("x{i}@t.example")))
+            .collect(),
+    );
+    env.settle();
+    let n = env.folder_items().len();
+    env.graph_ctl(
+        reqwest::Method::POST,
+        "/delta/expire",
+        json!({"user": AIKO}),
+    );
+    let r = env.round(Default::default());
+    assert_eq!(r.outcome, crmsync_engine::RoundOutcome::Completed);
+    assert_eq!(r.writes, 0);
+    assert_eq!(env.folder_items().len(), n);
+}
