@@ -189,3 +189,113 @@ fn killed_mid_run_then_restarted_ends_without_duplicates() {
     assert_eq!(stamps, eligible);
     rt.block_on(sb.shutdown()).unwrap();
 }
+
+#[test]
+fn killed_while_creating_in_the_crm_then_restarted_creates_each_contact_once() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sb = rt
+        .block_on(crmsync_sandbox::start(crmsync_sandbox::Options::default()))
+        .unwrap();
+    let zc = sb.urls.zoho_control.clone().unwrap();
+    let gc = sb.urls.graph_control.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_crmsync");
+    let run = || {
+        let mut c = Command::new(bin);
+        c.arg("--data-dir")
+            .arg(dir.path())
+            .args(["sync", "--enable-contacts", "--graph-url", &sb.urls.graph])
+            .args(["--graph-control", &gc, "--zoho-control", &zc])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    let out = run().output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let graph = GraphClient::new(
+        GraphConfig::new(&sb.urls.graph),
+        Arc::new(ControlTokens::graph(&gc, AIKO)),
+    )
+    .unwrap();
+    let folders = rt
+        .block_on(graph.mailbox_list_json("/contactFolders"))
+        .unwrap();
+    let folder = folders
+        .iter()
+        .find(|f| f["displayName"] == "Zoho CRM Contacts")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    const N: usize = 400;
+    for i in 0..N {
+        rt.block_on(graph.mailbox_json(
+            reqwest::Method::POST,
+            &format!("/contactFolders/{folder}/contacts"),
+            Some(
+                json!({"givenName": format!("Outlook{i}"), "surname": "Made",
+                "emailAddresses": [{"address": format!("o{i}@outlook-made.example")}]}),
+            ),
+            None,
+        ))
+        .unwrap();
+    }
+    let zt = ControlTokens::zoho(&zc, AIKO);
+    let minted = rt.block_on(zt.mint()).unwrap();
+    let zoho = ZohoClient::new(
+        ZohoConfig::new(minted["api_domain"].as_str().unwrap()),
+        Arc::new(zt),
+    )
+    .unwrap();
+    let crm_count = || {
+        rt.block_on(zoho.coql("select id, Email from Contacts where Last_Name = 'Made' limit 2000"))
+            .unwrap()
+            .0
+    };
+
+    let mut child = run().spawn().unwrap();
+    let start = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended before it could be killed: {status}");
+        }
+        if crm_count().len() >= 40 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no progress");
+    }
+    let partial = crm_count().len();
+    let out = run().output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = crm_count();
+    assert!(rows.len() > partial);
+    let mut emails: Vec<String> = rows
+        .iter()
+        .map(|r| r["Email"].as_str().unwrap().to_string())
+        .collect();
+    emails.sort();
+    emails.dedup();
+    assert_eq!(
+        emails.len(),
+        rows.len(),
+        "no contact was created twice in the CRM"
+    );
+    assert_eq!(rows.len(), N);
+    rt.block_on(sb.shutdown()).unwrap();
+}
