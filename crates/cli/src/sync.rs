@@ -41,6 +41,10 @@ pub struct SyncArgs {
     /// Enable the Contacts module before syncing.
     #[arg(long)]
     pub enable_contacts: bool,
+    /// Disable Contacts instead of syncing: deletes the "Zoho CRM Contacts" folder in
+    /// Microsoft 365, keeps every CRM record.
+    #[arg(long, conflicts_with_all = ["enable_contacts", "dry_run", "confirm_deletes"])]
+    pub disable_contacts: bool,
     /// Set the Contacts delete checkbox (a Microsoft 365 delete deletes the CRM record).
     #[arg(long, value_parser = ["on", "off"])]
     pub delete_propagation: Option<String>,
@@ -146,6 +150,23 @@ pub fn run(data_dir: &Path, args: &SyncArgs) -> Result<(), SyncCliError> {
                 connected_at: now,
             })?;
         }
+    }
+    if args.disable_contacts {
+        let r = crmsync_engine::disable_module::<crmsync_core::contact::ContactRecord, _>(
+            &mut store,
+            ModuleKind::Contacts,
+            &mut graph,
+            &SystemClock,
+        )?;
+        return match r {
+            Ok(()) => {
+                println!(
+                    "contacts: disabled; the Microsoft 365 folder is deleted, the CRM is untouched"
+                );
+                Ok(())
+            }
+            Err(e) => Err(SyncCliError::Round(e.to_string())),
+        };
     }
     if args.enable_contacts || (args.sandbox && !store.module(ModuleKind::Contacts)?.enabled) {
         store.enable(ModuleKind::Contacts, now)?;

@@ -299,3 +299,106 @@ fn killed_while_creating_in_the_crm_then_restarted_creates_each_contact_once() {
     assert_eq!(rows.len(), N);
     rt.block_on(sb.shutdown()).unwrap();
 }
+
+#[test]
+fn the_headless_sandbox_demo_syncs_and_status_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_crmsync");
+    let out = Command::new(bin)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["sync", "--sandbox", "--sandbox-generate", "120"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("signed in as aiko.tanaka@sakura-demo.example"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("contacts: round 1 Completed"), "{stdout}");
+    assert!(stdout.contains("contacts: in sync"), "{stdout}");
+    let out = Command::new(bin)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["modules"][1]["module"], "contacts");
+    assert_eq!(v["modules"][1]["enabled"], true);
+    assert!(!v["modules"][1]["last_sync_at"].is_null());
+}
+
+#[test]
+fn disable_contacts_deletes_the_folder_and_keeps_the_crm() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sb = rt
+        .block_on(crmsync_sandbox::start(crmsync_sandbox::Options::default()))
+        .unwrap();
+    let zc = sb.urls.zoho_control.clone().unwrap();
+    let gc = sb.urls.graph_control.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_crmsync");
+    let run = |extra: &[&str]| {
+        Command::new(bin)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["sync", "--graph-url", &sb.urls.graph])
+            .args(["--graph-control", &gc, "--zoho-control", &zc])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let zt = ControlTokens::zoho(&zc, AIKO);
+    let minted = rt.block_on(zt.mint()).unwrap();
+    let zoho = ZohoClient::new(
+        ZohoConfig::new(minted["api_domain"].as_str().unwrap()),
+        Arc::new(zt),
+    )
+    .unwrap();
+    let crm_total = || {
+        rt.block_on(zoho.coql("select id from Contacts where Last_Name is not null limit 2000"))
+            .unwrap()
+            .0
+            .len()
+    };
+    let before = crm_total();
+    let out = run(&["--enable-contacts"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let graph = GraphClient::new(
+        GraphConfig::new(&sb.urls.graph),
+        Arc::new(ControlTokens::graph(&gc, AIKO)),
+    )
+    .unwrap();
+    let has_folder = || {
+        rt.block_on(graph.mailbox_list_json("/contactFolders"))
+            .unwrap()
+            .iter()
+            .any(|f| f["displayName"] == "Zoho CRM Contacts")
+    };
+    assert!(has_folder());
+    let out = run(&["--disable-contacts"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!has_folder());
+    assert_eq!(crm_total(), before);
+    let out = run(&[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("contacts: not enabled"));
+    rt.block_on(sb.shutdown()).unwrap();
+}
