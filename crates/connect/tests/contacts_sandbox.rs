@@ -443,3 +443,48 @@ fn an_expired_graph_delta_relists_without_duplicates_or_writes() {
     assert_eq!(r.writes, 0);
     assert_eq!(env.folder_items().len(), n);
 }
+
+#[test]
+fn a_record_given_to_another_owner_leaves_the_folder_and_stays_in_the_crm() {
+    let mut env = Env::new();
+    let ids = env.crm_create(
+        AIKO,
+        "ui",
+        (0..2)
+            .map(|i| person(&format!("O{i}"), "Owner", &format!("o{i}@t.example")))
+            .collect(),
+    );
+    env.settle();
+    assert!(env.folder_emails().contains(&"o0@t.example".to_string()));
+    let users = env.rt.block_on(env.zoho_client.users("AllUsers")).unwrap();
+    let ben = users
+        .iter()
+        .find(|u| u.email.as_deref() == Some(BEN))
+        .unwrap()
+        .id
+        .clone();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.zoho(
+        reqwest::Method::PUT,
+        "/records/Contacts",
+        json!({"as": AIKO, "origin": "ui", "data": [{"id": ids[0], "Owner": {"id": ben}}]}),
+    );
+    let r = env.round(crmsync_engine::RoundOptions {
+        deletes_confirmed: true,
+        ..Default::default()
+    });
+    assert_eq!(
+        r.outcome,
+        crmsync_engine::RoundOutcome::Completed,
+        "{:?}",
+        r.failures
+    );
+    env.settle();
+    let emails = env.folder_emails();
+    assert!(!emails.contains(&"o0@t.example".to_string()), "{emails:?}");
+    assert!(emails.contains(&"o1@t.example".to_string()));
+    assert!(
+        env.crm_get(&ids[0]).is_some(),
+        "the CRM record is untouched"
+    );
+}
