@@ -530,14 +530,26 @@ impl RecordPort<ContactRecord> for ZohoContacts {
             return Self::written(&current);
         }
         patch.insert("id".into(), Value::String(id.to_string()));
-        let mut rs = self
-            .rt
-            .block_on(self.client.update(&[RawContact(patch)]))
-            .map_err(|e| zoho_error(&e, true))?;
-        if rs.is_empty() {
-            return Err(PortError::Unavailable("Zoho answered no result".into()));
+        let patch = RawContact(patch);
+        match expected_version {
+            // The version is the `Modified_Time` as read: the CRM refuses the write (412)
+            // when the record changed since, closing the race after the check above.
+            Some(v) => self
+                .rt
+                .block_on(self.client.update_if_unmodified(&patch, v))
+                .map(|_| ())
+                .map_err(|e| zoho_error(&e, true))?,
+            None => {
+                let mut rs = self
+                    .rt
+                    .block_on(self.client.update(&[patch]))
+                    .map_err(|e| zoho_error(&e, true))?;
+                if rs.is_empty() {
+                    return Err(PortError::Unavailable("Zoho answered no result".into()));
+                }
+                rs.remove(0).result.map_err(|e| zoho_error(&e, true))?;
+            }
         }
-        rs.remove(0).result.map_err(|e| zoho_error(&e, true))?;
         let r = self.get_raw(id)?.ok_or(PortError::NotFound)?;
         Self::written(&r)
     }

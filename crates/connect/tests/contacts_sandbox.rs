@@ -488,3 +488,47 @@ fn a_record_given_to_another_owner_leaves_the_folder_and_stays_in_the_crm() {
         "the CRM record is untouched"
     );
 }
+
+#[test]
+fn a_crm_update_is_refused_when_the_record_changed_since_it_was_read() {
+    use crmsync_engine::RecordPort;
+    let mut env = Env::new();
+    let ids = env.crm_create(AIKO, "ui", vec![person("Race", "Update", "race@t.example")]);
+    let read = env.crm.get(&ids[0]).unwrap().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.zoho(
+        reqwest::Method::PUT,
+        "/records/Contacts",
+        json!({"as": AIKO, "origin": "ui", "data": [{"id": ids[0], "Title": "Changed meanwhile"}]}),
+    );
+    // The adapter's check and the CRM's own If-Unmodified-Since both refuse the stale write.
+    assert_eq!(
+        env.crm.update(&ids[0], &read.record, Some(&read.version)),
+        Err(crmsync_engine::PortError::PreconditionFailed)
+    );
+    let stale = crmsync_zoho::models::ZContact {
+        id: Some(ids[0].clone()),
+        title: Some("Stale".into()),
+        ..Default::default()
+    };
+    let r = env
+        .rt
+        .block_on(env.zoho_client.update_if_unmodified(&stale, &read.version));
+    assert!(
+        matches!(
+            r,
+            Err(crmsync_zoho::ZohoError::Conflict { status: 412, .. })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(env.crm_get(&ids[0]).unwrap()["Title"], "Changed meanwhile");
+    // With the current version the write goes through.
+    let now = env.crm.get(&ids[0]).unwrap().unwrap();
+    env.crm
+        .update(&ids[0], &read.record, Some(&now.version))
+        .unwrap();
+    assert_eq!(
+        env.crm_get(&ids[0]).unwrap()["Title"],
+        serde_json::Value::Null
+    );
+}

@@ -163,6 +163,8 @@ struct Req {
     path: String,
     body: Option<Value>,
     modified_since: Option<String>,
+    /// `If-Unmodified-Since` (ISO 8601 with offset): 412 when the record changed after it.
+    unmodified_since: Option<String>,
     /// A write whose 400 carries per-record items in `data[]`.
     per_record: bool,
 }
@@ -336,6 +338,9 @@ impl ZohoClient {
             if let Some(since) = &req.modified_since {
                 rb = rb.header(IF_MODIFIED_SINCE, since);
             }
+            if let Some(since) = &req.unmodified_since {
+                rb = rb.header(reqwest::header::IF_UNMODIFIED_SINCE, since);
+            }
             if let Some(b) = &req.body {
                 rb = rb.json(b);
             }
@@ -433,6 +438,7 @@ impl ZohoClient {
                 path,
                 body: None,
                 modified_since: None,
+                unmodified_since: None,
                 per_record: false,
             })
             .await?
@@ -475,6 +481,7 @@ impl ZohoClient {
                 modified_since: q
                     .modified_since
                     .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)),
+                unmodified_since: None,
                 per_record: false,
             })
             .await?;
@@ -563,6 +570,7 @@ impl ZohoClient {
                     path: path.to_string(),
                     body: Some(body),
                     modified_since: None,
+                    unmodified_since: None,
                     per_record: true,
                 })
                 .await?;
@@ -622,6 +630,39 @@ impl ZohoClient {
         Ok(out)
     }
 
+    /// Updates one record only if it has not changed since `unmodified_since` (its
+    /// `Modified_Time` as read, ISO 8601 with offset): `If-Unmodified-Since`, a changed
+    /// record answers [`ZohoError::Conflict`] (412). Returns the record's id.
+    pub async fn update_if_unmodified<T: Module>(
+        &self,
+        record: &T,
+        unmodified_since: &str,
+    ) -> Result<String, ZohoError> {
+        let id = record
+            .id()
+            .ok_or_else(|| ZohoError::Argument("update without id".into()))?
+            .to_string();
+        let value = serde_json::to_value(record).map_err(|e| ZohoError::Argument(e.to_string()))?;
+        let mut body = json!({ "data": [value] });
+        if let Some(t) = &self.inner.cfg.triggers {
+            body["trigger"] = json!(t);
+        }
+        let (_, resp) = self
+            .execute(Req {
+                method: Method::PUT,
+                path: format!("/{}", T::API_NAME),
+                body: Some(body),
+                modified_since: None,
+                unmodified_since: Some(unmodified_since.to_string()),
+                per_record: true,
+            })
+            .await?;
+        let item = resp
+            .pointer("/data/0")
+            .ok_or_else(|| ZohoError::Decode("write answer without data".into()))?;
+        item_result(0, item).result.map(|_| id)
+    }
+
     /// Deletes by id in chunks of 100 (to the recycle bin).
     pub async fn delete(
         &self,
@@ -636,6 +677,7 @@ impl ZohoClient {
                     path: format!("/{module}?ids={}", enc(&chunk.join(","))),
                     body: None,
                     modified_since: None,
+                    unmodified_since: None,
                     per_record: true,
                 })
                 .await?;
@@ -686,6 +728,7 @@ impl ZohoClient {
                     body: None,
                     modified_since: since
                         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)),
+                    unmodified_since: None,
                     per_record: false,
                 })
                 .await?;
@@ -714,6 +757,7 @@ impl ZohoClient {
                 path: "/coql".into(),
                 body: Some(json!({"select_query": select_query})),
                 modified_since: None,
+                unmodified_since: None,
                 per_record: false,
             })
             .await?;
@@ -787,6 +831,7 @@ impl ZohoClient {
                 path: "/users".into(),
                 body: Some(json!({"users": [user]})),
                 modified_since: None,
+                unmodified_since: None,
                 per_record: true,
             })
             .await?;
