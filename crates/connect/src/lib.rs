@@ -16,11 +16,13 @@
 
 mod error;
 mod graph_port;
+mod runner;
 mod tokens;
 mod zoho_port;
 
 pub use error::{graph_error, zoho_error, ConnectError};
 pub use graph_port::{GraphContacts, CONTACT_FOLDER_NAME};
+pub use runner::ContactsRunner;
 pub use tokens::{ControlTokens, SessionTokens};
 pub use zoho_port::{ZohoContacts, CONTACT_LIST_FIELDS};
 

@@ -532,3 +532,64 @@ fn a_crm_update_is_refused_when_the_record_changed_since_it_was_read() {
         serde_json::Value::Null
     );
 }
+
+#[test]
+fn the_engine_worker_runs_contacts_rounds_through_the_runner() {
+    let env = Env::new();
+    env.crm_create(
+        AIKO,
+        "ui",
+        (0..3)
+            .map(|i| person(&format!("W{i}"), "Worker", &format!("w{i}@t.example")))
+            .collect(),
+    );
+    let Env {
+        rt,
+        store,
+        crm,
+        graph,
+        graph_client,
+        sb,
+        dir: _dir,
+        ..
+    } = env;
+    let runner = crmsync_connect::ContactsRunner::new(store, crm, graph);
+    let summary = rt.block_on(async {
+        let worker = crmsync_engine::Worker::spawn(runner, crmsync_engine::WorkerConfig::default());
+        let mut rx = worker.subscribe();
+        let summary = loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+                .await
+                .expect("a round finishes")
+                .unwrap()
+            {
+                crmsync_engine::Progress::Finished { module, summary } => {
+                    assert_eq!(module, M);
+                    break summary;
+                }
+                _ => continue,
+            }
+        };
+        worker.shutdown().await;
+        summary
+    });
+    assert!(
+        matches!(summary, crmsync_engine::RoundSummary::Completed { writes, .. } if writes >= 3),
+        "{summary:?}"
+    );
+    let folders = rt
+        .block_on(graph_client.mailbox_list_json("/contactFolders"))
+        .unwrap();
+    let folder = folders
+        .iter()
+        .find(|f| f["displayName"] == crmsync_connect::CONTACT_FOLDER_NAME)
+        .unwrap();
+    let items = rt
+        .block_on(graph_client.mailbox_list_json(&format!(
+            "/contactFolders/{}/contacts?$top=100",
+            folder["id"].as_str().unwrap()
+        )))
+        .unwrap();
+    assert!(items.iter().filter(|i| i["surname"] == "Worker").count() == 3);
+    drop(sb);
+}
