@@ -6,13 +6,17 @@ use std::sync::Arc;
 
 use clap::Args;
 use crmsync_connect::{
-    connect_contacts, run_contacts_round, ControlTokens, GraphContacts, SystemClock, ZohoContacts,
+    connect_contacts, run_contacts_round, ControlTokens, GraphContacts, SessionTokens, SystemClock,
+    ZohoContacts,
 };
 use crmsync_engine::{
     paths, Account, ModuleKind, RoundOptions, RoundOutcome, Service, Store, StoreError, SyncError,
 };
 use crmsync_graph::{GraphClient, GraphConfig};
 use crmsync_zoho::{ZohoClient, ZohoConfig};
+
+/// Microsoft Graph v1.0.
+pub const GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
 
 /// The demo user of the sandbox (same e-mail in Microsoft 365 and the CRM).
 pub const DEMO_USER: &str = "aiko.tanaka@sakura-demo.example";
@@ -27,10 +31,12 @@ pub struct SyncArgs {
     #[arg(long, default_value_t = 0)]
     pub sandbox_generate: usize,
     /// Use an already running sandbox: its Graph URL (`urls.graph` of its JSON line).
-    #[arg(long, requires_all = ["graph_control", "zoho_control"], conflicts_with = "sandbox")]
+    /// Without the control URLs: the Graph root of the app's saved sign-in (default
+    /// Microsoft's).
+    #[arg(long, conflicts_with = "sandbox")]
     pub graph_url: Option<String>,
     /// The running sandbox's Graph control URL.
-    #[arg(long)]
+    #[arg(long, requires_all = ["graph_url", "zoho_control"])]
     pub graph_control: Option<String>,
     /// The running sandbox's Zoho control URL.
     #[arg(long)]
@@ -71,11 +77,10 @@ pub enum SyncCliError {
     Sandbox(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[from] std::io::Error),
-    #[error(
-        "syncing against the real services from the command line needs the app's saved \
-         sign-in, which the CLI does not load yet; use --sandbox or --graph-url/--graph-control/--zoho-control"
-    )]
-    NoSession,
+    #[error("{0} is not connected: connect it in the app first (or use --sandbox)")]
+    NotConnected(&'static str),
+    #[error("the saved sign-in cannot be used: {0}")]
+    Auth(#[from] crmsync_auth::AuthError),
     #[error("the round ended: {0}")]
     Round(String),
 }
@@ -96,6 +101,8 @@ pub fn run(data_dir: &Path, args: &SyncArgs) -> Result<(), SyncCliError> {
         .enable_all()
         .build()?;
     let mut sandbox = None;
+    std::fs::create_dir_all(data_dir)?;
+    let mut store = Store::open(&paths::store_path(data_dir))?;
     let endpoints = if args.sandbox {
         let opts = crmsync_sandbox::Options {
             zoho: crmsync_sandbox_zoho::ZohoOptions {
@@ -118,22 +125,30 @@ pub fn run(data_dir: &Path, args: &SyncArgs) -> Result<(), SyncCliError> {
         };
         println!("sandbox started at {}", running.addr);
         sandbox = Some(running);
-        e
+        Some(e)
     } else {
-        match (&args.graph_url, &args.graph_control, &args.zoho_control) {
-            (Some(g), Some(gc), Some(zc)) => Endpoints {
-                graph: g.clone(),
+        match (&args.graph_control, &args.zoho_control) {
+            (Some(gc), Some(zc)) => Some(Endpoints {
+                graph: args.graph_url.clone().unwrap_or_else(|| GRAPH_URL.into()),
                 graph_control: gc.clone(),
                 zoho_control: zc.clone(),
-            },
-            _ => return Err(SyncCliError::NoSession),
+            }),
+            _ => None,
         }
     };
-
-    std::fs::create_dir_all(data_dir)?;
-    let mut store = Store::open(&paths::store_path(data_dir))?;
-    let (mut crm, mut graph) = rt.block_on(sign_in(&endpoints, &args.user, &rt))?;
-    println!("signed in as {} (sandbox control API)", args.user);
+    let (mut crm, mut graph) = match &endpoints {
+        Some(e) => {
+            let adapters = rt.block_on(sign_in(e, &args.user, &rt))?;
+            println!("signed in as {} (sandbox control API)", args.user);
+            adapters
+        }
+        None => {
+            let graph_url = args.graph_url.as_deref().unwrap_or(GRAPH_URL);
+            let adapters = rt.block_on(saved_sign_in(&store, graph_url, &rt))?;
+            println!("using the accounts connected in the app");
+            adapters
+        }
+    };
     let now = chrono::Utc::now();
     for service in [Service::Zoho, Service::Microsoft] {
         if store.account(service)?.is_none() {
@@ -199,6 +214,47 @@ async fn sign_in(
     let mut cfg = ZohoConfig::new(api);
     cfg.max_concurrency = 10;
     let zoho = ZohoClient::new(cfg, Arc::new(zt)).map_err(crmsync_connect::ConnectError::from)?;
+    Ok(connect_contacts(graph, zoho, rt.handle().clone()).await?)
+}
+
+/// The sessions the desktop app saved in the OS keychain for the store's accounts
+/// (`microsoft:{email}`, `zoho:{email}`).
+async fn saved_sign_in(
+    store: &Store,
+    graph_url: &str,
+    rt: &tokio::runtime::Runtime,
+) -> Result<(ZohoContacts, GraphContacts), SyncCliError> {
+    use crmsync_auth::{KeyringStore, Session, TokenStore};
+    let zoho_account = store
+        .account(Service::Zoho)?
+        .ok_or(SyncCliError::NotConnected("Zoho CRM"))?;
+    let ms_account = store
+        .account(Service::Microsoft)?
+        .ok_or(SyncCliError::NotConnected("Microsoft 365"))?;
+    let keychain: Arc<dyn TokenStore> = Arc::new(KeyringStore::open()?);
+    let http = reqwest::Client::new();
+    let ms = Session::load(
+        keychain.clone(),
+        http.clone(),
+        &format!("microsoft:{}", ms_account.email),
+    )
+    .await?
+    .ok_or(SyncCliError::NotConnected("Microsoft 365"))?;
+    let zs = Session::load(keychain, http, &format!("zoho:{}", zoho_account.email))
+        .await?
+        .ok_or(SyncCliError::NotConnected("Zoho CRM"))?;
+    let api = zs
+        .token_set()
+        .await
+        .api_domain
+        .ok_or(SyncCliError::NotConnected("Zoho CRM (no API domain saved)"))?;
+    let graph = GraphClient::new(
+        GraphConfig::new(graph_url),
+        Arc::new(SessionTokens(Arc::new(ms))),
+    )
+    .map_err(crmsync_connect::ConnectError::from)?;
+    let zoho = ZohoClient::new(ZohoConfig::new(api), Arc::new(SessionTokens(Arc::new(zs))))
+        .map_err(crmsync_connect::ConnectError::from)?;
     Ok(connect_contacts(graph, zoho, rt.handle().clone()).await?)
 }
 

@@ -402,3 +402,20 @@ fn disable_contacts_deletes_the_folder_and_keeps_the_crm() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("contacts: not enabled"));
     rt.block_on(sb.shutdown()).unwrap();
 }
+
+#[test]
+fn sync_without_connected_accounts_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_crmsync"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("sync")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Zoho CRM is not connected: connect it in the app first"),
+        "{stderr}"
+    );
+}
