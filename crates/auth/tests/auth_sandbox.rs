@@ -444,12 +444,16 @@ fn run_in_keyring_session(test: &str) {
     // A private home: the keyring daemon writes its (encrypted) file there,
     // and the child greps every file under it for the tokens.
     let home = tempfile::tempdir().unwrap();
-    let script = "printf throwaway | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec \"$@\"";
+    // The daemon forks into the background: it must not hold our output pipes,
+    // or `output()` never sees EOF (it hung CI under xvfb). No X display either.
+    let script = "printf throwaway | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1 && exec \"$@\"";
     let out = std::process::Command::new("dbus-run-session")
         .args(["--", "sh", "-c", script, "sh"])
         .arg(&exe)
         .args([test, "--exact", "--nocapture"])
         .env("CRMSYNC_KEYRING_CHILD", "1")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
         .env("HOME", home.path())
         .env("XDG_DATA_HOME", home.path().join("data"))
         .env("XDG_CONFIG_HOME", home.path().join("config"))

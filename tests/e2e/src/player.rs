@@ -299,6 +299,9 @@ impl Keyring {
             .env("XDG_CACHE_HOME", home.path().join("cache"))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
+            // The daemon forks into the background: keep it off the test's pipes and display.
+            .stderr(std::process::Stdio::null())
+            .env_remove("DISPLAY")
             .spawn()
             .expect("gnome-keyring-daemon is needed (apt: gnome-keyring)");
         {
