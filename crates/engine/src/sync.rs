@@ -795,40 +795,27 @@ where
             graph: graph_write,
             ..
         } => {
-            if let (Some(write), Some(id)) = (crm_write, action.crm_id.as_deref()) {
-                let before = mirror_record(mirrors, Side::Crm, id);
-                let w = crm.update(id, &write.record, write.expected_version.as_deref())?;
-                exec.observations.push(written(
-                    Side::Crm,
-                    &w,
-                    &write.record,
-                    before.and_then(|o| o.stamp.clone()),
-                ));
+            // Records an applied update on one side: its observation and its journal entry.
+            let mut applied = |side: Side, id: &str, record: &R, w: &Written| {
+                let before = mirror_record(mirrors, side, id);
+                let stamp = before.and_then(|o| o.stamp.clone());
+                exec.observations.push(written(side, w, record, stamp));
                 exec.journal.push(journal(
-                    Side::Crm,
+                    side,
                     JournalOp::Update,
                     id,
                     before.map(|o| &o.record),
-                    Some(&write.record),
+                    Some(record),
                 ));
+            };
+            if let (Some(write), Some(id)) = (crm_write, action.crm_id.as_deref()) {
+                let w = crm.update(id, &write.record, write.expected_version.as_deref())?;
+                applied(Side::Crm, id, &write.record, &w);
                 outcome.crm_version = Some(w.version);
             }
             if let (Some(write), Some(id)) = (graph_write, action.graph_id.as_deref()) {
-                let before = mirror_record(mirrors, Side::Graph, id);
                 let w = graph.update(id, &write.record, write.expected_version.as_deref())?;
-                exec.observations.push(written(
-                    Side::Graph,
-                    &w,
-                    &write.record,
-                    before.and_then(|o| o.stamp.clone()),
-                ));
-                exec.journal.push(journal(
-                    Side::Graph,
-                    JournalOp::Update,
-                    id,
-                    before.map(|o| &o.record),
-                    Some(&write.record),
-                ));
+                applied(Side::Graph, id, &write.record, &w);
                 outcome.graph_version = Some(w.version);
             }
         }
