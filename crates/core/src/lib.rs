@@ -7,6 +7,8 @@
 //! * [`record`]: the [`CanonicalRecord`] trait that makes the planner generic over modules.
 //! * [`contact`]: the canonical contact, the Microsoft fields the API supports, the editable
 //!   mapping with its default and validation, and projections of both sides' JSON.
+//! * [`event`]: the canonical event (CRM Events ⇄ the Outlook calendar) and its fixed mapping,
+//!   with UTC times, all-day days and no attendees ever.
 //! * [`policy`]: product rules as pure functions: ownership, import/migration exclusion, the
 //!   first-sync cap and order, delete propagation, the container-deleted transition.
 //! * [`planner`]: observations + last agreed base → a [`planner::Plan`] of actions, following
@@ -18,6 +20,7 @@
 
 pub mod contact;
 pub mod error;
+pub mod event;
 pub mod planner;
 pub mod policy;
 pub mod record;
