@@ -7,6 +7,8 @@
 //! * [`record`]: the [`CanonicalRecord`] trait that makes the planner generic over modules.
 //! * [`contact`]: the canonical contact, the Microsoft fields the API supports, the editable
 //!   mapping with its default and validation, and projections of both sides' JSON.
+//! * [`task`]: the canonical task (CRM Tasks ⇄ To Do) and its fixed mapping, with the
+//!   status/priority classes and the no-clobber rule.
 //! * [`event`]: the canonical event (CRM Events ⇄ the Outlook calendar) and its fixed mapping,
 //!   with UTC times, all-day days and no attendees ever.
 //! * [`policy`]: product rules as pure functions: ownership, import/migration exclusion, the
@@ -24,6 +26,7 @@ pub mod event;
 pub mod planner;
 pub mod policy;
 pub mod record;
+pub mod task;
 pub mod value;
 
 use serde::{Deserialize, Serialize};
