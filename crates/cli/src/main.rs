@@ -28,8 +28,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run sync rounds for the enabled modules (Contacts for now) until nothing is left to do.
-    Sync(sync::SyncArgs),
+    /// Run sync rounds for the enabled modules until nothing is left to do.
+    Sync(Box<sync::SyncArgs>),
 }
 
 #[derive(Debug, thiserror::Error)]

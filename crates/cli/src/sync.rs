@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use crmsync_connect::{
-    connect_contacts, run_contacts_round, ControlTokens, GraphContacts, SessionTokens, SystemClock,
-    ZohoContacts,
+    connect_modules, ConnectError, ControlTokens, SessionTokens, SyncRunner, SystemClock,
 };
 use crmsync_engine::{
     paths, Account, ModuleKind, RoundOptions, RoundOutcome, Service, Store, StoreError, SyncError,
@@ -44,14 +43,24 @@ pub struct SyncArgs {
     /// The sandbox user to sign in (Microsoft 365 and CRM e-mail).
     #[arg(long, default_value = DEMO_USER)]
     pub user: String,
-    /// Enable the Contacts module before syncing.
-    #[arg(long)]
+    /// Enable these modules before syncing (events, contacts, tasks; repeat or comma-separate).
+    #[arg(long, value_delimiter = ',')]
+    pub enable: Vec<ModuleKind>,
+    /// Same as `--enable contacts`.
+    #[arg(long, hide = true)]
     pub enable_contacts: bool,
-    /// Disable Contacts instead of syncing: deletes the "Zoho CRM Contacts" folder in
-    /// Microsoft 365, keeps every CRM record.
-    #[arg(long, conflicts_with_all = ["enable_contacts", "dry_run", "confirm_deletes"])]
+    /// Disable these modules instead of syncing: deletes their Microsoft 365 container (the
+    /// "Zoho CRM Contacts" folder, ...), keeps every CRM record.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["enable", "enable_contacts", "dry_run", "confirm_deletes"])]
+    pub disable: Vec<ModuleKind>,
+    /// Same as `--disable contacts`.
+    #[arg(long, hide = true, conflicts_with_all = ["enable", "enable_contacts", "dry_run", "confirm_deletes"])]
     pub disable_contacts: bool,
-    /// Set the Contacts delete checkbox (a Microsoft 365 delete deletes the CRM record).
+    /// Sync only these modules (default: every enabled one).
+    #[arg(long = "module", value_delimiter = ',')]
+    pub modules: Vec<ModuleKind>,
+    /// Set the delete checkbox of the selected modules (`--module`, default every enabled one):
+    /// a Microsoft 365 delete deletes the CRM record.
     #[arg(long, value_parser = ["on", "off"])]
     pub delete_propagation: Option<String>,
     /// Plan only: print what a round would do, write nothing.
@@ -72,7 +81,9 @@ pub enum SyncCliError {
     #[error(transparent)]
     Sync(#[from] SyncError),
     #[error("connecting: {0}")]
-    Connect(#[from] crmsync_connect::ConnectError),
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Module(#[from] crmsync_connect::ModuleError),
     #[error("sandbox: {0}")]
     Sandbox(String),
     #[error("cannot start the async runtime: {0}")]
@@ -102,7 +113,7 @@ pub fn run(data_dir: &Path, args: &SyncArgs) -> Result<(), SyncCliError> {
         .build()?;
     let mut sandbox = None;
     std::fs::create_dir_all(data_dir)?;
-    let mut store = Store::open(&paths::store_path(data_dir))?;
+    let store = Store::open(&paths::store_path(data_dir))?;
     let endpoints = if args.sandbox {
         let opts = crmsync_sandbox::Options {
             zoho: crmsync_sandbox_zoho::ZohoOptions {
@@ -136,26 +147,30 @@ pub fn run(data_dir: &Path, args: &SyncArgs) -> Result<(), SyncCliError> {
             _ => None,
         }
     };
-    let (mut crm, mut graph) = match &endpoints {
+    let (graph, zoho) = match &endpoints {
         Some(e) => {
-            let adapters = rt.block_on(sign_in(e, &args.user, &rt))?;
+            let clients = rt.block_on(sign_in(e, &args.user))?;
             println!("signed in as {} (sandbox control API)", args.user);
-            adapters
+            clients
         }
         None => {
             let graph_url = args.graph_url.as_deref().unwrap_or(GRAPH_URL);
-            let adapters = rt.block_on(saved_sign_in(&store, graph_url, &rt))?;
+            let clients = rt.block_on(saved_sign_in(&store, graph_url))?;
             println!("using the accounts connected in the app");
-            adapters
+            clients
         }
     };
+    let crm_user = rt
+        .block_on(zoho.current_user())
+        .map_err(ConnectError::from)?;
+    let modules = rt.block_on(connect_modules(graph, zoho, rt.handle().clone()))?;
     let now = chrono::Utc::now();
     for service in [Service::Zoho, Service::Microsoft] {
         if store.account(service)?.is_none() {
             store.save_account(&Account {
                 service,
                 user_id: match service {
-                    Service::Zoho => crm.user_id().to_string(),
+                    Service::Zoho => crm_user.id.clone(),
                     Service::Microsoft => args.user.clone(),
                 },
                 email: args.user.clone(),
@@ -166,31 +181,62 @@ pub fn run(data_dir: &Path, args: &SyncArgs) -> Result<(), SyncCliError> {
             })?;
         }
     }
+    let mut runner = SyncRunner::new(store, modules);
+
+    let mut disable = args.disable.clone();
     if args.disable_contacts {
-        let r = crmsync_engine::disable_module::<crmsync_core::contact::ContactRecord, _>(
-            &mut store,
-            ModuleKind::Contacts,
-            &mut graph,
-            &SystemClock,
-        )?;
-        return match r {
-            Ok(()) => {
-                println!(
-                    "contacts: disabled; the Microsoft 365 folder is deleted, the CRM is untouched"
-                );
-                Ok(())
+        disable.push(ModuleKind::Contacts);
+    }
+    if !disable.is_empty() {
+        for m in disable {
+            match runner.disable(m, &SystemClock)? {
+                Ok(()) => println!(
+                    "{m}: disabled; its Microsoft 365 {} is deleted, the CRM is untouched",
+                    container_noun(m)
+                ),
+                Err(e) => return Err(SyncCliError::Round(format!("{m}: {e}"))),
             }
-            Err(e) => Err(SyncCliError::Round(e.to_string())),
-        };
+        }
+        return Ok(());
     }
-    if args.enable_contacts || (args.sandbox && !store.module(ModuleKind::Contacts)?.enabled) {
-        store.enable(ModuleKind::Contacts, now)?;
+    let mut enable = args.enable.clone();
+    if args.enable_contacts {
+        enable.push(ModuleKind::Contacts);
     }
+    if args.sandbox && enable.is_empty() && args.modules.is_empty() {
+        // The headless demo: every connected module that is not enabled yet.
+        for m in runner.connected() {
+            if !runner.store.module(m)?.enabled {
+                enable.push(m);
+            }
+        }
+    }
+    for m in &enable {
+        if !runner.is_connected(*m) {
+            return Err(SyncCliError::Round(format!(
+                "{m}: this module cannot be synced by this build"
+            )));
+        }
+        runner.store.enable(*m, now)?;
+    }
+    let selected: Vec<ModuleKind> = if args.modules.is_empty() {
+        runner
+            .store
+            .modules()?
+            .into_iter()
+            .filter(|m| m.enabled)
+            .map(|m| m.module)
+            .collect()
+    } else {
+        args.modules.clone()
+    };
     if let Some(p) = &args.delete_propagation {
-        store.set_delete_propagation(ModuleKind::Contacts, p == "on", now)?;
+        for m in &selected {
+            runner.store.set_delete_propagation(*m, p == "on", now)?;
+        }
     }
 
-    let result = sync_modules(&mut store, &mut crm, &mut graph, args);
+    let result = sync_modules(&mut runner, &selected, args);
     if let Some(running) = sandbox {
         rt.block_on(running.shutdown())
             .map_err(|e| SyncCliError::Sandbox(e.to_string()))?;
@@ -198,14 +244,17 @@ pub fn run(data_dir: &Path, args: &SyncArgs) -> Result<(), SyncCliError> {
     result
 }
 
-async fn sign_in(
-    e: &Endpoints,
-    user: &str,
-    rt: &tokio::runtime::Runtime,
-) -> Result<(ZohoContacts, GraphContacts), SyncCliError> {
+fn container_noun(m: ModuleKind) -> &'static str {
+    match m {
+        ModuleKind::Contacts => "contact folder",
+        ModuleKind::Events => "calendar",
+        ModuleKind::Tasks => "To Do list",
+    }
+}
+
+async fn sign_in(e: &Endpoints, user: &str) -> Result<(GraphClient, ZohoClient), SyncCliError> {
     let gt = Arc::new(ControlTokens::graph(&e.graph_control, user));
-    let graph = GraphClient::new(GraphConfig::new(&e.graph), gt)
-        .map_err(crmsync_connect::ConnectError::from)?;
+    let graph = GraphClient::new(GraphConfig::new(&e.graph), gt).map_err(ConnectError::from)?;
     let zt = ControlTokens::zoho(&e.zoho_control, user);
     let minted = zt.mint().await.map_err(SyncCliError::Sandbox)?;
     let api = minted["api_domain"]
@@ -213,8 +262,8 @@ async fn sign_in(
         .ok_or_else(|| SyncCliError::Sandbox("no api_domain in the token answer".into()))?;
     let mut cfg = ZohoConfig::new(api);
     cfg.max_concurrency = 10;
-    let zoho = ZohoClient::new(cfg, Arc::new(zt)).map_err(crmsync_connect::ConnectError::from)?;
-    Ok(connect_contacts(graph, zoho, rt.handle().clone()).await?)
+    let zoho = ZohoClient::new(cfg, Arc::new(zt)).map_err(ConnectError::from)?;
+    Ok((graph, zoho))
 }
 
 /// The sessions the desktop app saved in the OS keychain for the store's accounts
@@ -222,8 +271,7 @@ async fn sign_in(
 async fn saved_sign_in(
     store: &Store,
     graph_url: &str,
-    rt: &tokio::runtime::Runtime,
-) -> Result<(ZohoContacts, GraphContacts), SyncCliError> {
+) -> Result<(GraphClient, ZohoClient), SyncCliError> {
     use crmsync_auth::{KeyringStore, Session, TokenStore};
     let zoho_account = store
         .account(Service::Zoho)?
@@ -254,26 +302,17 @@ async fn saved_sign_in(
     )
     .map_err(crmsync_connect::ConnectError::from)?;
     let zoho = ZohoClient::new(ZohoConfig::new(api), Arc::new(SessionTokens(Arc::new(zs))))
-        .map_err(crmsync_connect::ConnectError::from)?;
-    Ok(connect_contacts(graph, zoho, rt.handle().clone()).await?)
+        .map_err(ConnectError::from)?;
+    Ok((graph, zoho))
 }
 
 fn sync_modules(
-    store: &mut Store,
-    crm: &mut ZohoContacts,
-    graph: &mut GraphContacts,
+    runner: &mut SyncRunner,
+    selected: &[ModuleKind],
     args: &SyncArgs,
 ) -> Result<(), SyncCliError> {
-    for m in store.modules()? {
-        if m.enabled && m.module != ModuleKind::Contacts {
-            println!(
-                "{}: enabled, but the CLI syncs Contacts only for now; skipped",
-                m.module.as_str()
-            );
-        }
-    }
-    if !store.module(ModuleKind::Contacts)?.enabled {
-        println!("contacts: not enabled (pass --enable-contacts); nothing to do");
+    if selected.is_empty() {
+        println!("no module is enabled (pass --enable contacts,events,tasks); nothing to do");
         return Ok(());
     }
     let opts = RoundOptions {
@@ -281,53 +320,84 @@ fn sync_modules(
         deletes_confirmed: args.confirm_deletes,
         ..RoundOptions::default()
     };
+    let mut last_error = None;
+    for &m in selected {
+        if !runner.store.module(m)?.enabled && !args.dry_run {
+            println!("{m}: not enabled (pass --enable {m}); skipped");
+            continue;
+        }
+        if !runner.is_connected(m) {
+            println!("{m}: enabled, but this build cannot sync it; skipped");
+            continue;
+        }
+        if let Err(e) = sync_module(runner, m, opts, args.rounds) {
+            println!("{m}: {e}");
+            last_error = Some(e);
+        }
+    }
+    last_error.map_or(Ok(()), Err)
+}
+
+fn sync_module(
+    runner: &mut SyncRunner,
+    m: ModuleKind,
+    opts: RoundOptions,
+    rounds: u32,
+) -> Result<(), SyncCliError> {
     let cancel = AtomicBool::new(false);
-    for n in 1..=args.rounds {
-        println!("contacts: round {n} started");
-        let r = run_contacts_round(store, crm, graph, &SystemClock, opts, &cancel)?;
-        let planned = r.plan.as_ref().map_or(0, |p| p.actions.len());
+    for n in 1..=rounds {
+        println!("{m}: round {n} started");
+        let r = runner.round(m, &SystemClock, opts, &cancel, &|_| {})?;
+        let planned = r.plan.as_ref().map_or(0, |p| {
+            p.create_in_graph
+                + p.create_in_crm
+                + p.update_graph
+                + p.update_crm
+                + p.delete_in_graph
+                + p.delete_in_crm
+                + p.unlink
+                + p.conflicts
+                + p.link_only
+        });
         println!(
-            "contacts: round {n} {:?}: {planned} planned, {} executed, {} writes, {} failed",
+            "{m}: round {n} {:?}: {planned} planned, {} executed, {} writes, {} failed",
             r.outcome,
             r.executed,
             r.writes,
             r.failures.len()
         );
         for f in &r.failures {
-            println!("  failed: {} ({})", f.label, f.error);
-        }
-        for (id, e) in crm.failures().iter().chain(graph.failures()) {
-            println!("  not synced: {id}: {e}");
+            println!("  not synced: {} ({})", f.label, f.error);
         }
         match &r.outcome {
             RoundOutcome::Planned => {
                 if let Some(p) = &r.plan {
-                    println!("{p}");
+                    println!("{}", p.text);
                 }
                 return Ok(());
             }
             RoundOutcome::Paused(p) => {
-                println!("contacts: paused: {p}; re-run with --confirm-deletes to go on");
+                println!("{m}: paused: {p}; re-run with --confirm-deletes to go on");
                 return Ok(());
             }
             RoundOutcome::Disabled => {
-                println!("contacts: the Microsoft 365 folder was deleted; the module is now disabled (nothing was deleted in the CRM)");
+                println!(
+                    "{m}: the Microsoft 365 {} was deleted; the module is now disabled (nothing was deleted in the CRM)",
+                    container_noun(m)
+                );
                 return Ok(());
             }
-            RoundOutcome::Interrupted(e) if n == args.rounds => {
+            RoundOutcome::Interrupted(e) if n == rounds => {
                 return Err(SyncCliError::Round(e.to_string()));
             }
             RoundOutcome::Cancelled => return Ok(()),
             RoundOutcome::Completed | RoundOutcome::Interrupted(_) => {}
         }
-        if r.outcome == RoundOutcome::Completed
-            && r.writes == 0
-            && r.plan.as_ref().is_some_and(|p| p.is_empty())
-        {
-            println!("contacts: in sync");
+        if r.in_sync() {
+            println!("{m}: in sync");
             return Ok(());
         }
     }
-    println!("contacts: stopped after {} rounds", args.rounds);
+    println!("{m}: stopped after {rounds} rounds");
     Ok(())
 }

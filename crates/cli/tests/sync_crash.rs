@@ -399,7 +399,7 @@ fn disable_contacts_deletes_the_folder_and_keeps_the_crm() {
     assert!(!has_folder());
     assert_eq!(crm_total(), before);
     let out = run(&[]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("contacts: not enabled"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no module is enabled"));
     rt.block_on(sb.shutdown()).unwrap();
 }
 

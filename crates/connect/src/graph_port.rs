@@ -21,6 +21,8 @@ pub struct GraphContacts {
     mapping: ValidatedMapping,
     folder: Option<String>,
     failures: Vec<(String, String)>,
+    /// The org's Contacts fields (to validate a stored mapping) and the stored mapping applied.
+    pub(crate) mapping_source: crate::modules::MappingSource,
 }
 
 fn enc(s: &str) -> String {
@@ -45,7 +47,14 @@ impl GraphContacts {
             mapping,
             folder: None,
             failures: Vec::new(),
+            mapping_source: crate::modules::MappingSource::default(),
         }
+    }
+
+    /// The org's Contacts fields, to validate the mapping the user stores (see
+    /// [`crate::Adapter::prepare`]).
+    pub fn set_crm_fields(&mut self, fields: Vec<crmsync_core::contact::CrmField>) {
+        self.mapping_source.crm_fields = fields;
     }
 
     /// The selected folder id.
@@ -62,6 +71,11 @@ impl GraphContacts {
 
     pub(crate) fn clear_failures(&mut self) {
         self.failures.clear();
+    }
+
+    /// Projects records with `mapping` from now on.
+    pub fn set_mapping(&mut self, mapping: ValidatedMapping) {
+        self.mapping = mapping;
     }
 
     fn folder_id(&self) -> Result<&str, PortError> {

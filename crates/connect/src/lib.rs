@@ -9,6 +9,8 @@
 //!   the records this user created since the intent, never re-posted blindly).
 //! * [`run_contacts_round`]: one engine round with both adapters; [`SystemClock`];
 //!   [`SessionTokens`] (an auth `Session` as both services' token provider).
+//! * [`modules`]: every module behind one type-erased interface ([`ModuleSync`]), the worker's
+//!   [`SyncRunner`], previews ([`PlanDigest`]) and [`connect_modules`].
 //!
 //! The engine's ports are blocking; the adapters run the async clients on a tokio runtime
 //! [`tokio::runtime::Handle`] with `block_on`, so a round must run on a thread that is not a
@@ -16,13 +18,16 @@
 
 mod error;
 mod graph_port;
-mod runner;
+pub mod modules;
 mod tokens;
 mod zoho_port;
 
 pub use error::{graph_error, zoho_error, ConnectError};
 pub use graph_port::{GraphContacts, CONTACT_FOLDER_NAME};
-pub use runner::ContactsRunner;
+pub use modules::{
+    connect_modules, Adapter, FailedRecord, ModuleAdapters, ModuleError, ModuleSync, PlanDigest,
+    RoundDigest, SyncRunner,
+};
 pub use tokens::{ControlTokens, SessionTokens};
 pub use zoho_port::{ZohoContacts, CONTACT_LIST_FIELDS};
 
@@ -63,17 +68,17 @@ pub fn run_contacts_round(
     run_round_cancellable(store, ModuleKind::Contacts, crm, graph, clock, opts, cancel)
 }
 
-/// The default contact mapping validated against the org's Contacts fields metadata.
+/// The org's Contacts fields (standard and custom), from the CRM's field metadata: what a
+/// contact mapping may name.
 ///
 /// # Errors
-/// [`ConnectError::Zoho`] when the metadata cannot be read, [`ConnectError::Mapping`] when the
-/// default mapping does not fit the org's fields.
-pub async fn contact_mapping(
+/// [`ConnectError::Zoho`] when the metadata cannot be read.
+pub async fn contact_crm_fields(
     zoho: &crmsync_zoho::ZohoClient,
-) -> Result<crmsync_core::contact::ValidatedMapping, ConnectError> {
-    use crmsync_core::contact::{ContactMapping, CrmField, CrmType};
+) -> Result<Vec<crmsync_core::contact::CrmField>, ConnectError> {
+    use crmsync_core::contact::{CrmField, CrmType};
     let meta = zoho.fields("Contacts").await?;
-    let fields: Vec<CrmField> = meta
+    Ok(meta
         .iter()
         .map(|f| CrmField {
             api_name: f.api_name.clone(),
@@ -83,10 +88,35 @@ pub async fn contact_mapping(
             mandatory: f.system_mandatory.unwrap_or(false),
             custom: f.custom_field.unwrap_or(false),
         })
-        .collect();
-    ContactMapping::default_mapping()
-        .validate(&fields)
+        .collect())
+}
+
+/// Validates a contact mapping against the org's Contacts fields.
+///
+/// # Errors
+/// [`ConnectError::Mapping`] with every issue.
+pub fn validate_contact_mapping(
+    mapping: &crmsync_core::contact::ContactMapping,
+    crm_fields: &[crmsync_core::contact::CrmField],
+) -> Result<crmsync_core::contact::ValidatedMapping, ConnectError> {
+    mapping
+        .validate(crm_fields)
         .map_err(|e| ConnectError::Mapping(e.to_string()))
+}
+
+/// The default contact mapping validated against the org's Contacts fields metadata.
+///
+/// # Errors
+/// [`ConnectError::Zoho`] when the metadata cannot be read, [`ConnectError::Mapping`] when the
+/// default mapping does not fit the org's fields.
+pub async fn contact_mapping(
+    zoho: &crmsync_zoho::ZohoClient,
+) -> Result<crmsync_core::contact::ValidatedMapping, ConnectError> {
+    let fields = contact_crm_fields(zoho).await?;
+    validate_contact_mapping(
+        &crmsync_core::contact::ContactMapping::default_mapping(),
+        &fields,
+    )
 }
 
 /// Builds both Contacts adapters for the signed-in users: reads the CRM user and the org's

@@ -118,6 +118,8 @@ pub struct ZohoContacts {
     /// Timeline verdicts of never-modified records, by (id, Modified_Time).
     timeline: HashMap<(String, String), Option<Exclusion>>,
     failures: Vec<(String, String)>,
+    /// The org's Contacts fields (to validate a stored mapping) and the stored mapping applied.
+    pub(crate) mapping_source: crate::modules::MappingSource,
 }
 
 impl ZohoContacts {
@@ -133,7 +135,14 @@ impl ZohoContacts {
             cap: first_sync_cap(ModuleKind::Contacts),
             timeline: HashMap::new(),
             failures: Vec::new(),
+            mapping_source: crate::modules::MappingSource::default(),
         }
+    }
+
+    /// The org's Contacts fields, to validate the mapping the user stores (see
+    /// [`crate::Adapter::prepare`]).
+    pub fn set_crm_fields(&mut self, fields: Vec<crmsync_core::contact::CrmField>) {
+        self.mapping_source.crm_fields = fields;
     }
 
     /// The first-sync cap (10,000 contacts by default; tests lower it).
@@ -156,6 +165,11 @@ impl ZohoContacts {
         self.failures.clear();
     }
 
+    /// Projects records with `mapping` from now on.
+    pub fn set_mapping(&mut self, mapping: ValidatedMapping) {
+        self.mapping = mapping;
+    }
+
     /// The signed-in CRM user's id.
     #[must_use]
     pub fn user_id(&self) -> &str {
@@ -163,11 +177,18 @@ impl ZohoContacts {
     }
 
     fn list(&self, since: Option<DateTime<Utc>>) -> Result<Vec<RawContact>, PortError> {
+        // The fields the sync always needs, plus those of the mapping (custom ones too).
+        let mut fields: Vec<String> = CONTACT_LIST_FIELDS
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect();
+        for f in self.mapping.crm_fields() {
+            if !fields.iter().any(|x| x == f) {
+                fields.push(f.to_owned());
+            }
+        }
         let q = ListQuery {
-            fields: CONTACT_LIST_FIELDS
-                .iter()
-                .map(|s| (*s).to_string())
-                .collect(),
+            fields,
             modified_since: since.map(fixed),
             ..ListQuery::default()
         };

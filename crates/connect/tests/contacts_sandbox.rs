@@ -553,10 +553,16 @@ fn the_engine_worker_runs_contacts_rounds_through_the_runner() {
         dir: _dir,
         ..
     } = env;
-    let runner = crmsync_connect::ContactsRunner::new(store, crm, graph);
-    let summary = rt.block_on(async {
+    let runner = crmsync_connect::SyncRunner::new(
+        store,
+        vec![Box::new(crmsync_connect::ModuleAdapters::new(
+            M, crm, graph,
+        ))],
+    );
+    let (summary, steps) = rt.block_on(async {
         let worker = crmsync_engine::Worker::spawn(runner, crmsync_engine::WorkerConfig::default());
         let mut rx = worker.subscribe();
+        let mut steps = Vec::new();
         let summary = loop {
             match tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
                 .await
@@ -567,12 +573,33 @@ fn the_engine_worker_runs_contacts_rounds_through_the_runner() {
                     assert_eq!(module, M);
                     break summary;
                 }
+                crmsync_engine::Progress::Step { step, .. } => steps.push(step),
                 _ => continue,
             }
         };
         worker.shutdown().await;
-        summary
+        (summary, steps)
     });
+    // The progress of the round: both sides observed, the plan counted, every action reported.
+    use crmsync_engine::RoundStep;
+    assert!(steps.contains(&RoundStep::Observing {
+        side: crmsync_core::Side::Crm
+    }));
+    let Some(RoundStep::Planned { actions }) = steps
+        .iter()
+        .find(|s| matches!(s, RoundStep::Planned { .. }))
+        .copied()
+    else {
+        panic!("no plan step in {steps:?}")
+    };
+    assert!(actions >= 3, "{steps:?}");
+    assert_eq!(
+        steps.last(),
+        Some(&RoundStep::Executed {
+            done: actions,
+            total: actions
+        })
+    );
     assert!(
         matches!(summary, crmsync_engine::RoundSummary::Completed { writes, .. } if writes >= 3),
         "{summary:?}"

@@ -17,7 +17,7 @@ pub use ports::{Changes, Clock, ContainerPort, PortError, RecordPort, Written};
 pub use state::{ActionCommit, JournalEntry, JournalOp, ModuleSettings, RunRecord};
 pub use store::{Store, StoreError};
 pub use sync::{
-    disable_module, resolve_queued_conflict, run_round, run_round_cancellable, RecordFailure,
-    RoundOptions, RoundOutcome, RoundReport, SyncError,
+    disable_module, resolve_queued_conflict, run_round, run_round_cancellable, run_round_observed,
+    RecordFailure, RoundOptions, RoundOutcome, RoundReport, RoundStep, SyncError,
 };
 pub use worker::{Progress, RoundRunner, RoundSummary, Worker, WorkerConfig};

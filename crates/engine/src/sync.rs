@@ -61,6 +61,19 @@ pub enum RoundOutcome {
     Cancelled,
 }
 
+/// Where a round is, for progress bars. Sent through the `on_step` callback of
+/// [`run_round_observed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum RoundStep {
+    /// Reading one side's changes (a feed, or a full listing).
+    Observing { side: Side },
+    /// The plan is made: this many actions to run.
+    Planned { actions: usize },
+    /// `done` of `total` actions have run (committed or failed on their own).
+    Executed { done: usize, total: usize },
+}
+
 /// A record that failed on its own; the round went on with the others.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordFailure {
@@ -134,8 +147,37 @@ where
     C: RecordPort<R>,
     G: RecordPort<R> + ContainerPort,
 {
+    run_round_observed(store, module, crm, graph, clock, opts, cancel, &|_| {})
+}
+
+/// [`run_round_cancellable`] that reports its progress through `on_step`.
+///
+/// A dry run (`opts.dry_run`) may run on a module that is not enabled yet: that is the preview
+/// of a first sync or a re-enable. It writes nothing remotely: when the module has no
+/// Microsoft container yet, an existing one (created by an earlier enable) is looked up but none
+/// is created, and without one the Microsoft side is planned as empty.
+///
+/// # Errors
+/// As [`run_round`].
+// The round's context is passed as is; a struct would only rename the same values.
+#[allow(clippy::too_many_arguments)]
+pub fn run_round_observed<R, C, G>(
+    store: &mut Store,
+    module: ModuleKind,
+    crm: &mut C,
+    graph: &mut G,
+    clock: &dyn Clock,
+    opts: RoundOptions,
+    cancel: &AtomicBool,
+    on_step: &dyn Fn(RoundStep),
+) -> Result<RoundReport<R>, SyncError>
+where
+    R: CanonicalRecord,
+    C: RecordPort<R>,
+    G: RecordPort<R> + ContainerPort,
+{
     let state = store.module(module)?;
-    if !state.enabled {
+    if !state.enabled && !opts.dry_run {
         return Err(SyncError::NotEnabled(module));
     }
     let run_id = store.start_run(module, clock.now())?;
@@ -147,7 +189,17 @@ where
         writes: 0,
         failures: Vec::new(),
     };
-    let result = round(store, module, crm, graph, clock, opts, cancel, &mut report);
+    let result = round(
+        store,
+        module,
+        crm,
+        graph,
+        clock,
+        opts,
+        cancel,
+        on_step,
+        &mut report,
+    );
     let (outcome, detail) = match &result {
         Err(e) => ("failed", Some(e.to_string())),
         Ok(()) => match &report.outcome {
@@ -175,8 +227,8 @@ where
     result.map(|()| report)
 }
 
-// The round's context is passed as is from `run_round_cancellable`; a struct would only
-// rename the same eight values.
+// The round's context is passed as is from `run_round_observed`; a struct would only
+// rename the same values.
 #[allow(clippy::too_many_arguments)]
 fn round<R, C, G>(
     store: &mut Store,
@@ -186,6 +238,7 @@ fn round<R, C, G>(
     clock: &dyn Clock,
     opts: RoundOptions,
     cancel: &AtomicBool,
+    on_step: &dyn Fn(RoundStep),
     report: &mut RoundReport<R>,
 ) -> Result<(), SyncError>
 where
@@ -208,7 +261,20 @@ where
     let settings = store.settings(module)?;
 
     // The container: find or create it on a fresh enable; a vanished one disables the module.
+    // A preview (dry run) before the first round creates nothing: it looks an earlier container
+    // up, and plans the Microsoft side as empty without one.
+    let mut fresh_links = false;
+    let mut graph_absent = false;
     let container = match settings.container_id.as_deref() {
+        None if opts.dry_run => {
+            store.clear_side(module, Side::Graph)?;
+            match remote!(graph.find_container()) {
+                Some(id) => graph.select_container(&id),
+                None => graph_absent = true,
+            }
+            fresh_links = true;
+            ContainerStatus::Present
+        }
         Some(id) => {
             if remote!(graph.container_exists(id)) {
                 graph.select_container(id);
@@ -311,6 +377,11 @@ where
     // expired cursor: re-listed and re-matched by the planner, never mass-deleted).
     let mut complete = [false, false];
     for (i, side) in [Side::Crm, Side::Graph].into_iter().enumerate() {
+        if side == Side::Graph && graph_absent {
+            complete[i] = true;
+            continue;
+        }
+        on_step(RoundStep::Observing { side });
         let port: &mut dyn RecordPort<R> = match side {
             Side::Crm => crm,
             Side::Graph => graph,
@@ -357,7 +428,11 @@ where
     let (the_plan, crm_mirror, graph_mirror) = loop {
         let crm_mirror: Vec<Observation<R>> = store.observations(module, Side::Crm)?;
         let graph_mirror: Vec<Observation<R>> = store.observations(module, Side::Graph)?;
-        let links = store.links::<R>(module)?;
+        let links = if fresh_links {
+            reset_links_for_reenable(store.links::<R>(module)?)
+        } else {
+            store.links::<R>(module)?
+        };
         let input = PlanInput {
             links,
             crm: crm_mirror.clone(),
@@ -377,12 +452,14 @@ where
             links: input.links.len(),
         });
         if let Some(pause) = the_plan.pause.clone().or(sticky) {
-            store.set_status(
-                module,
-                true,
-                &ModuleStatus::Paused(pause.to_string()),
-                clock.now(),
-            )?;
+            if !opts.dry_run {
+                store.set_status(
+                    module,
+                    true,
+                    &ModuleStatus::Paused(pause.to_string()),
+                    clock.now(),
+                )?;
+            }
             report.outcome = RoundOutcome::Paused(pause);
             return Ok(());
         }
@@ -423,7 +500,12 @@ where
     }
 
     let mirrors = [index(crm_mirror), index(graph_mirror)];
-    for action in &the_plan.actions {
+    let total = the_plan.actions.len();
+    on_step(RoundStep::Planned { actions: total });
+    for (done, action) in the_plan.actions.iter().enumerate() {
+        if done > 0 {
+            on_step(RoundStep::Executed { done, total });
+        }
         if cancel.load(Ordering::Relaxed) {
             report.outcome = RoundOutcome::Cancelled;
             return Ok(());
@@ -512,6 +594,7 @@ where
             }
         }
     }
+    on_step(RoundStep::Executed { done: total, total });
     store.prune_tombstones(module)?;
     if settings.first_sync_at.is_none() {
         // The first-sync cap applies until here; adapters use it for `deferred_now_eligible`.

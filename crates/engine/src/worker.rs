@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::module::ModuleKind;
+use crate::sync::RoundStep;
 
 /// How one round of one module ended, as the worker needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,8 +75,14 @@ impl RoundSummary {
 pub trait RoundRunner: Send + 'static {
     /// The modules to run now (the enabled ones).
     fn enabled_modules(&mut self) -> Vec<ModuleKind>;
-    /// One round of `module`; stop between actions once `cancel` is set.
-    fn run(&mut self, module: ModuleKind, cancel: &AtomicBool) -> RoundSummary;
+    /// One round of `module`; stop between actions once `cancel` is set, and report where the
+    /// round is through `on_step`.
+    fn run(
+        &mut self,
+        module: ModuleKind,
+        cancel: &AtomicBool,
+        on_step: &dyn Fn(RoundStep),
+    ) -> RoundSummary;
 }
 
 /// Schedule settings.
@@ -106,6 +113,11 @@ pub enum Progress {
     Started {
         module: ModuleKind,
     },
+    /// Where the running round is (for a progress bar).
+    Step {
+        module: ModuleKind,
+        step: RoundStep,
+    },
     Finished {
         module: ModuleKind,
         summary: RoundSummary,
@@ -135,10 +147,17 @@ impl Worker {
     /// Starts the worker on the current tokio runtime; the first round starts at once.
     #[must_use]
     pub fn spawn<Run: RoundRunner>(runner: Run, config: WorkerConfig) -> Self {
+        Self::spawn_shared(Arc::new(Mutex::new(runner)), config)
+    }
+
+    /// [`Worker::spawn`] with a runner the caller keeps a handle on: locking it (on a blocking
+    /// thread) waits for the running round, so work done under the lock (a disable, a preview,
+    /// a conflict resolution) never races a round.
+    #[must_use]
+    pub fn spawn_shared<Run: RoundRunner>(runner: Arc<Mutex<Run>>, config: WorkerConfig) -> Self {
         let (commands, mut rx) = mpsc::unbounded_channel();
         let (progress, _) = broadcast::channel(256);
         let cancel = Arc::new(AtomicBool::new(false));
-        let runner = Arc::new(Mutex::new(runner));
         let events = progress.clone();
         let flag = cancel.clone();
         let join = tokio::spawn(async move {
@@ -160,12 +179,16 @@ impl Worker {
                     let _ = events.send(Progress::Started { module });
                     let runner = runner.clone();
                     let cancel = flag.clone();
-                    let summary =
-                        tokio::task::spawn_blocking(move || lock(&runner).run(module, &cancel))
-                            .await
-                            .unwrap_or_else(|e| RoundSummary::Failed {
-                                error: format!("the sync round stopped unexpectedly: {e}"),
-                            });
+                    let steps = events.clone();
+                    let summary = tokio::task::spawn_blocking(move || {
+                        lock(&runner).run(module, &cancel, &|step| {
+                            let _ = steps.send(Progress::Step { module, step });
+                        })
+                    })
+                    .await
+                    .unwrap_or_else(|e| RoundSummary::Failed {
+                        error: format!("the sync round stopped unexpectedly: {e}"),
+                    });
                     if let RoundSummary::Throttled { retry_after_secs } = summary {
                         throttled = Some(retry_after_secs);
                     }
@@ -250,7 +273,12 @@ mod tests {
         fn enabled_modules(&mut self) -> Vec<ModuleKind> {
             vec![ModuleKind::Contacts]
         }
-        fn run(&mut self, _: ModuleKind, cancel: &AtomicBool) -> RoundSummary {
+        fn run(
+            &mut self,
+            _: ModuleKind,
+            cancel: &AtomicBool,
+            _: &dyn Fn(RoundStep),
+        ) -> RoundSummary {
             let n = self.runs.fetch_add(1, Ordering::SeqCst);
             if self.block_until_cancel {
                 while !cancel.load(Ordering::Relaxed) {

@@ -465,6 +465,13 @@ impl ValidatedMapping {
         self.groups.iter().map(|g| g.ms.id)
     }
 
+    /// The CRM fields (API names) this mapping reads and writes, standard and custom.
+    pub fn crm_fields(&self) -> impl Iterator<Item = &str> + '_ {
+        self.groups
+            .iter()
+            .flat_map(|g| g.crm.iter().map(|f| f.api_name.as_str()))
+    }
+
     /// Projects a CRM record (Zoho JSON object) onto the canonical contact.
     ///
     /// # Errors
