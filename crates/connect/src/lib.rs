@@ -19,6 +19,7 @@
 mod error;
 mod graph_port;
 pub mod modules;
+pub mod tasks;
 mod tokens;
 mod zoho_port;
 
@@ -28,6 +29,7 @@ pub use modules::{
     connect_modules, Adapter, FailedRecord, ModuleAdapters, ModuleError, ModuleSync, PlanDigest,
     RoundDigest, SyncRunner,
 };
+pub use tasks::{connect_tasks, run_tasks_round, GraphTasks, ZohoTasks, TASK_LIST_NAME};
 pub use tokens::{ControlTokens, SessionTokens};
 pub use zoho_port::{ZohoContacts, CONTACT_LIST_FIELDS};
 

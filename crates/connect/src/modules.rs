@@ -571,6 +571,15 @@ pub async fn connect_modules(
         graph_contacts,
     )));
 
+    // Tasks: CRM Tasks ⇄ the "Zoho CRM Tasks" To Do list.
+    let (crm_tasks, graph_tasks) =
+        crate::tasks::tasks_adapters(graph.clone(), zoho.clone(), rt.clone(), &me).await?;
+    modules.push(Box::new(ModuleAdapters::new(
+        ModuleKind::Tasks,
+        crm_tasks,
+        graph_tasks,
+    )));
+
     // Events and Tasks plug in here, one arm each.
 
     Ok(modules)

@@ -1,0 +1,393 @@
+//! Microsoft To Do as the engine's Graph side of Tasks: the "Zoho CRM Tasks" list.
+//!
+//! * The list is this app's when it carries the open extension [`TASK_LIST_EXTENSION`]
+//!   (graph-api.md §4: To Do lists take open extensions, not extended properties). A list
+//!   created but not stamped (a lost answer) is found again by its exact name among the lists
+//!   that are not well-known ones.
+//! * Each task carries the CRM id in a `linkedResource` (`applicationName` [`LINK_APPLICATION`],
+//!   `externalId` = the CRM id), written inline on create (graph-api.md §3).
+//! * The version is the task's `@odata.etag`, sent back as `If-Match` on writes.
+
+use chrono::{DateTime, Utc};
+use crmsync_core::planner::{Observation, Observed};
+use crmsync_core::task::{TaskMapping, TaskRecord};
+use crmsync_core::CanonicalRecord;
+use crmsync_engine::{Changes, ContainerPort, PortError, RecordPort, Written};
+use crmsync_graph::{DeltaItem, GraphClient, GraphError};
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::runtime::Handle;
+
+use crate::error::graph_error;
+
+/// The display name of the To Do list the module owns.
+pub const TASK_LIST_NAME: &str = "Zoho CRM Tasks";
+/// The open extension that marks the list as this app's.
+pub const TASK_LIST_EXTENSION: &str = "com.crmsync.tasks";
+/// The `applicationName` of the linked resource that carries the CRM id on a task.
+pub const LINK_APPLICATION: &str = "Zoho CRM";
+
+/// The Graph side of the Tasks module.
+pub struct GraphTasks {
+    client: GraphClient,
+    rt: Handle,
+    mapping: TaskMapping,
+    list: Option<String>,
+    failures: Vec<(String, String)>,
+}
+
+fn enc(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('/', "%2F")
+        .replace('?', "%3F")
+        .replace('#', "%23")
+}
+
+fn text<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
+    v.get(k).and_then(Value::as_str)
+}
+
+/// The CRM id a task carries in its linked resources (read with `$expand=linkedResources`).
+#[must_use]
+pub fn task_stamp(task: &Value) -> Option<String> {
+    task.get("linkedResources")?
+        .as_array()?
+        .iter()
+        .find(|r| text(r, "applicationName") == Some(LINK_APPLICATION))
+        .and_then(|r| text(r, "externalId"))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn modified(v: &Value) -> DateTime<Utc> {
+    text(v, "lastModifiedDateTime")
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map_or(DateTime::<Utc>::UNIX_EPOCH, |d| d.with_timezone(&Utc))
+}
+
+impl GraphTasks {
+    /// `rt` runs the client's futures (the port calls block on it).
+    #[must_use]
+    pub fn new(client: GraphClient, rt: Handle, mapping: TaskMapping) -> Self {
+        Self {
+            client,
+            rt,
+            mapping,
+            list: None,
+            failures: Vec::new(),
+        }
+    }
+
+    /// The selected list id.
+    #[must_use]
+    pub fn list(&self) -> Option<&str> {
+        self.list.as_deref()
+    }
+
+    /// Tasks the last calls could not project (id, error): their health, not observed.
+    #[must_use]
+    pub fn failures(&self) -> &[(String, String)] {
+        &self.failures
+    }
+
+    /// Forgets the failures of earlier rounds.
+    pub fn clear_failures(&mut self) {
+        self.failures.clear();
+    }
+
+    fn list_id(&self) -> Result<&str, PortError> {
+        self.list.as_deref().ok_or(PortError::ContainerGone)
+    }
+
+    fn tasks_rest(&self) -> Result<String, PortError> {
+        Ok(format!("/todo/lists/{}/tasks", enc(self.list_id()?)))
+    }
+
+    fn call(
+        &self,
+        method: Method,
+        rest: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> Result<Value, GraphError> {
+        self.rt
+            .block_on(self.client.mailbox_json(method, rest, body, if_match))
+    }
+
+    fn observe(&mut self, v: &Value) -> Option<Observed<TaskRecord>> {
+        let id = text(v, "id")?.to_string();
+        match self.mapping.graph_to_canonical(v) {
+            Ok(record) => Some(Observed {
+                version: text(v, "@odata.etag").unwrap_or_default().to_string(),
+                modified: modified(v),
+                record,
+                stamp: task_stamp(v),
+                exclusion: None,
+                id,
+            }),
+            Err(e) => {
+                self.failures.push((id, e.to_string()));
+                None
+            }
+        }
+    }
+
+    fn written(v: &Value) -> Result<Written, PortError> {
+        Ok(Written {
+            id: text(v, "id")
+                .ok_or_else(|| PortError::Unavailable("Graph answered without an id".into()))?
+                .to_string(),
+            version: text(v, "@odata.etag").unwrap_or_default().to_string(),
+            modified: modified(v),
+        })
+    }
+
+    fn get_raw(&self, id: &str) -> Result<Option<Value>, PortError> {
+        let rest = format!("{}/{}?$expand=linkedResources", self.tasks_rest()?, enc(id));
+        match self.call(Method::GET, &rest, None, None) {
+            Ok(v) => Ok(Some(v)),
+            Err(GraphError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(graph_error(&e, false)),
+        }
+    }
+
+    fn list_raw(&self) -> Result<Vec<Value>, PortError> {
+        let rest = format!("{}?$expand=linkedResources&$top=100", self.tasks_rest()?);
+        self.rt
+            .block_on(self.client.mailbox_list_json(&rest))
+            .map_err(|e| graph_error(&e, false))
+    }
+
+    /// The task stamped with `crm_id`. To Do has no filter on linked resources: the list is
+    /// read with them expanded; a task the listing returns without them is read on its own.
+    fn find_raw_by_stamp(&self, crm_id: &str) -> Result<Option<Value>, PortError> {
+        let tasks = self.list_raw()?;
+        if let Some(t) = tasks
+            .iter()
+            .find(|t| task_stamp(t).as_deref() == Some(crm_id))
+        {
+            return Ok(Some(t.clone()));
+        }
+        for t in tasks.iter().filter(|t| t.get("linkedResources").is_none()) {
+            let Some(id) = text(t, "id") else { continue };
+            if let Some(full) = self.get_raw(id)? {
+                if task_stamp(&full).as_deref() == Some(crm_id) {
+                    return Ok(Some(full));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn is_stamped(&self, list_id: &str) -> Result<bool, PortError> {
+        let rest = format!(
+            "/todo/lists/{}/extensions/{}",
+            enc(list_id),
+            TASK_LIST_EXTENSION
+        );
+        match self.call(Method::GET, &rest, None, None) {
+            Ok(_) => Ok(true),
+            Err(GraphError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(graph_error(&e, false)),
+        }
+    }
+}
+
+impl RecordPort<TaskRecord> for GraphTasks {
+    fn list_all(&mut self) -> Result<Changes<TaskRecord>, PortError> {
+        let list = self.list_id()?.to_string();
+        // The delta position first: anything that changes during the listing comes again.
+        let delta_url = self.client.tasks_delta_url(&list);
+        let round = self
+            .rt
+            .block_on(self.client.delta_round::<Value>(&delta_url))
+            .map_err(|e| graph_error(&e, false))?;
+        let items = self.list_raw()?;
+        let observations = items
+            .iter()
+            .filter_map(|v| self.observe(v))
+            .map(Observation::Present)
+            .collect();
+        Ok(Changes {
+            observations,
+            cursor: round.delta_link,
+        })
+    }
+
+    fn changes_since(&mut self, cursor: &str) -> Result<Changes<TaskRecord>, PortError> {
+        let round = self
+            .rt
+            .block_on(self.client.delta_round::<Value>(cursor))
+            .map_err(|e| graph_error(&e, false))?;
+        let mut observations = Vec::new();
+        for item in round.items {
+            match item {
+                DeltaItem::Changed(v) => {
+                    if let Some(o) = self.observe(&v) {
+                        observations.push(Observation::Present(o));
+                    }
+                }
+                DeltaItem::Removed { id, .. } => observations.push(Observation::Deleted { id }),
+            }
+        }
+        Ok(Changes {
+            observations,
+            cursor: round.delta_link,
+        })
+    }
+
+    fn get(&mut self, id: &str) -> Result<Option<Observed<TaskRecord>>, PortError> {
+        Ok(self.get_raw(id)?.and_then(|v| self.observe(&v)))
+    }
+
+    fn find_by_stamp(&mut self, stamp: &str) -> Result<Option<Observed<TaskRecord>>, PortError> {
+        Ok(self
+            .find_raw_by_stamp(stamp)?
+            .and_then(|v| self.observe(&v)))
+    }
+
+    fn create(&mut self, record: &TaskRecord, stamp: Option<&str>) -> Result<Written, PortError> {
+        let rest = self.tasks_rest()?;
+        let mut body = self
+            .mapping
+            .canonical_to_graph(record, None)
+            .map_err(|e| PortError::Rejected(e.to_string()))?;
+        if let Some(crm_id) = stamp {
+            body.insert(
+                "linkedResources".into(),
+                json!([{
+                    "applicationName": LINK_APPLICATION,
+                    "displayName": record.label(),
+                    "externalId": crm_id,
+                }]),
+            );
+        }
+        match self.call(Method::POST, &rest, Some(Value::Object(body)), None) {
+            Ok(v) => Self::written(&v),
+            Err(e) => {
+                let pe = graph_error(&e, true);
+                if pe == PortError::Timeout {
+                    // The answer was lost: the stamp tells whether the create landed.
+                    if let Some(crm_id) = stamp {
+                        if let Some(v) = self.find_raw_by_stamp(crm_id)? {
+                            return Self::written(&v);
+                        }
+                    }
+                }
+                Err(pe)
+            }
+        }
+    }
+
+    fn update(
+        &mut self,
+        id: &str,
+        record: &TaskRecord,
+        expected_version: Option<&str>,
+    ) -> Result<Written, PortError> {
+        let current = self.get_raw(id)?.ok_or(PortError::NotFound)?;
+        if let Some(v) = expected_version {
+            if text(&current, "@odata.etag") != Some(v) {
+                return Err(PortError::PreconditionFailed);
+            }
+        }
+        let patch = self
+            .mapping
+            .canonical_to_graph(record, Some(&current))
+            .map_err(|e| PortError::Rejected(e.to_string()))?;
+        if patch.is_empty() {
+            return Self::written(&current);
+        }
+        let rest = format!("{}/{}", self.tasks_rest()?, enc(id));
+        let v = self
+            .call(
+                Method::PATCH,
+                &rest,
+                Some(Value::Object(patch)),
+                expected_version,
+            )
+            .map_err(|e| graph_error(&e, true))?;
+        Self::written(&v)
+    }
+
+    fn delete(&mut self, id: &str, expected_version: Option<&str>) -> Result<(), PortError> {
+        let rest = format!("{}/{}", self.tasks_rest()?, enc(id));
+        self.call(Method::DELETE, &rest, None, expected_version)
+            .map(|_| ())
+            .map_err(|e| graph_error(&e, true))
+    }
+}
+
+impl ContainerPort for GraphTasks {
+    fn find_container(&mut self) -> Result<Option<String>, PortError> {
+        let lists = self
+            .rt
+            .block_on(self.client.mailbox_list_json("/todo/lists"))
+            .map_err(|e| graph_error(&e, false))?;
+        let named: Vec<&str> = lists
+            .iter()
+            .filter(|l| text(l, "displayName") == Some(TASK_LIST_NAME))
+            .filter(|l| text(l, "wellknownListName").is_none_or(|w| w == "none"))
+            .filter_map(|l| text(l, "id"))
+            .collect();
+        for id in &named {
+            if self.is_stamped(id)? {
+                return Ok(Some((*id).to_string()));
+            }
+        }
+        // A list whose stamp was never written (its create's answer was lost).
+        Ok(named.first().map(|s| (*s).to_string()))
+    }
+
+    fn create_container(&mut self) -> Result<String, PortError> {
+        let v = self
+            .call(
+                Method::POST,
+                "/todo/lists",
+                Some(json!({"displayName": TASK_LIST_NAME})),
+                None,
+            )
+            .map_err(|e| graph_error(&e, true))?;
+        let id = text(&v, "id")
+            .map(str::to_string)
+            .ok_or_else(|| PortError::Unavailable("Graph answered without a list id".into()))?;
+        let stamp = json!({
+            "@odata.type": "microsoft.graph.openTypeExtension",
+            "extensionName": TASK_LIST_EXTENSION,
+            "module": "tasks",
+        });
+        if let Err(e) = self.call(
+            Method::POST,
+            &format!("/todo/lists/{}/extensions", enc(&id)),
+            Some(stamp),
+            None,
+        ) {
+            // The list is usable; without its stamp it is found again by its name.
+            tracing::warn!(error = %e, "the To Do list could not be stamped");
+        }
+        Ok(id)
+    }
+
+    fn container_exists(&mut self, id: &str) -> Result<bool, PortError> {
+        match self.call(Method::GET, &format!("/todo/lists/{}", enc(id)), None, None) {
+            Ok(_) => Ok(true),
+            Err(GraphError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(graph_error(&e, false)),
+        }
+    }
+
+    fn delete_container(&mut self, id: &str) -> Result<(), PortError> {
+        self.call(
+            Method::DELETE,
+            &format!("/todo/lists/{}", enc(id)),
+            None,
+            None,
+        )
+        .map(|_| ())
+        .map_err(|e| graph_error(&e, true))
+    }
+
+    fn select_container(&mut self, id: &str) {
+        self.list = Some(id.to_string());
+    }
+}
