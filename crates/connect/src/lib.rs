@@ -17,6 +17,7 @@
 //! runtime worker (`tokio::task::spawn_blocking` or a plain thread).
 
 mod error;
+pub mod events;
 mod graph_port;
 pub mod modules;
 pub mod tasks;
@@ -24,6 +25,10 @@ mod tokens;
 mod zoho_port;
 
 pub use error::{graph_error, zoho_error, ConnectError};
+pub use events::{
+    connect_events, events_adapters, GraphEvents, ZohoEvents, EVENTS_CALENDAR_NAME,
+    EVENT_LIST_FIELDS,
+};
 pub use graph_port::{GraphContacts, CONTACT_FOLDER_NAME};
 pub use modules::{
     connect_modules, Adapter, FailedRecord, ModuleAdapters, ModuleError, ModuleSync, PlanDigest,

@@ -571,6 +571,15 @@ pub async fn connect_modules(
         graph_contacts,
     )));
 
+    // Events: CRM Events ⇄ the "Zoho CRM" calendar.
+    let (crm_events, graph_events) =
+        crate::events::events_adapters(graph.clone(), zoho.clone(), rt.clone(), &me);
+    modules.push(Box::new(ModuleAdapters::new(
+        ModuleKind::Events,
+        crm_events,
+        graph_events,
+    )));
+
     // Tasks: CRM Tasks ⇄ the "Zoho CRM Tasks" To Do list.
     let (crm_tasks, graph_tasks) =
         crate::tasks::tasks_adapters(graph.clone(), zoho.clone(), rt.clone(), &me).await?;

@@ -1,0 +1,466 @@
+//! Microsoft Graph events as the engine's Graph side: the dedicated "Zoho CRM" calendar.
+
+use chrono::{DateTime, Duration, Utc};
+use crmsync_core::event::{graph_series_kind, graph_to_canonical, EventRecord};
+use crmsync_core::planner::{Observation, Observed};
+use crmsync_core::CanonicalRecord;
+use crmsync_engine::{Changes, ContainerPort, PortError, RecordPort, Written};
+use crmsync_graph::models::SingleValueExtendedProperty;
+use crmsync_graph::{DeltaItem, GraphClient, GraphError};
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::runtime::Handle;
+
+use crate::error::graph_error;
+
+/// The display name of the calendar the module owns.
+pub const EVENTS_CALENDAR_NAME: &str = "Zoho CRM";
+
+/// The name used when the user already has an unrelated calendar called
+/// [`EVENTS_CALENDAR_NAME`] (Outlook refuses two calendars with one name).
+pub const EVENTS_CALENDAR_FALLBACK_NAME: &str = "Zoho CRM (CRM Sync)";
+
+/// The value of the CRM-id stamp property on the calendar itself: how the calendar is found
+/// again (by stamp, never by name, so a user's own "Zoho CRM" calendar is never taken over).
+pub const CALENDAR_STAMP: &str = "crmsync:events-calendar";
+
+/// The calendarView window of the event delta: from this many days back...
+pub const WINDOW_DAYS_BACK: i64 = 365;
+/// ...to this many days ahead (1,095 days in all; Graph allows at most 1,825).
+pub const WINDOW_DAYS_AHEAD: i64 = 730;
+
+/// The prefix of the `transactionId` this adapter puts on the events it creates:
+/// `crmsync:{crm id}:{16 hex digits}`. Delta returns `transactionId` (but never extended
+/// properties), so the CRM id of a copy is known from the feed itself, with no extra request.
+const TX_PREFIX: &str = "crmsync:";
+
+/// The Graph side of the Events module.
+pub struct GraphEvents {
+    client: GraphClient,
+    rt: Handle,
+    calendar: Option<String>,
+    all_day_zone: String,
+    failures: Vec<(String, String)>,
+}
+
+fn enc(s: &str) -> String {
+    // Graph ids are URL-safe base64 with '-', '_' and '='; escape what a path cannot carry.
+    s.replace('%', "%25")
+        .replace('/', "%2F")
+        .replace('?', "%3F")
+        .replace('#', "%23")
+}
+
+fn text<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
+    v.get(k).and_then(Value::as_str)
+}
+
+fn etag(version: &str) -> String {
+    format!("W/\"{version}\"")
+}
+
+fn time(v: &Value, k: &str) -> DateTime<Utc> {
+    text(v, k)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map_or(DateTime::<Utc>::UNIX_EPOCH, |d| d.with_timezone(&Utc))
+}
+
+/// The CRM id carried by a `transactionId` this adapter wrote.
+fn stamp_from_transaction(tx: &str) -> Option<&str> {
+    let rest = tx.strip_prefix(TX_PREFIX)?;
+    let (crm_id, nonce) = rest.rsplit_once(':')?;
+    (!crm_id.is_empty() && !nonce.is_empty()).then_some(crm_id)
+}
+
+/// The `transactionId` of a create: stable for one (calendar, CRM id, content), so a create
+/// repeated after a lost answer is recognised by Graph, and new for a new calendar (re-enable).
+fn transaction_id(calendar: &str, crm_id: &str, record: &EventRecord) -> String {
+    use crmsync_core::{FieldMap, FieldValue};
+    let mut key = FieldMap::new();
+    key.insert("calendar".into(), FieldValue::Text(calendar.to_owned()));
+    key.insert("crm_id".into(), FieldValue::Text(crm_id.to_owned()));
+    key.insert("record".into(), FieldValue::Text(record.hash().to_hex()));
+    let digest = crmsync_core::value::hash_fields("event-transaction", &key).to_hex();
+    format!("{TX_PREFIX}{crm_id}:{}", &digest[..16])
+}
+
+impl GraphEvents {
+    /// `rt` runs the client's futures (the port calls block on it). `all_day_zone`: the zone
+    /// all-day events are written in (the user's, IANA or Windows name; "UTC" when unknown).
+    #[must_use]
+    pub fn new(client: GraphClient, rt: Handle, all_day_zone: impl Into<String>) -> Self {
+        Self {
+            client,
+            rt,
+            calendar: None,
+            all_day_zone: all_day_zone.into(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// The selected calendar id.
+    #[must_use]
+    pub fn calendar(&self) -> Option<&str> {
+        self.calendar.as_deref()
+    }
+
+    /// Items the last calls could not project or do not sync (id, why): their health.
+    #[must_use]
+    pub fn failures(&self) -> &[(String, String)] {
+        &self.failures
+    }
+
+    /// Forgets the per-round failures.
+    pub fn clear_failures(&mut self) {
+        self.failures.clear();
+    }
+
+    fn calendar_id(&self) -> Result<&str, PortError> {
+        self.calendar.as_deref().ok_or(PortError::ContainerGone)
+    }
+
+    fn call(
+        &self,
+        method: Method,
+        rest: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> Result<Value, GraphError> {
+        self.rt
+            .block_on(self.client.mailbox_json(method, rest, body, if_match))
+    }
+
+    fn event_path(&self, id: &str) -> Result<String, PortError> {
+        Ok(format!(
+            "/calendars/{}/events/{}",
+            enc(self.calendar_id()?),
+            enc(id)
+        ))
+    }
+
+    /// The CRM id stamped on an item: from our `transactionId` (free, delta carries it), from
+    /// an expanded extended property, or, for an item with a foreign `transactionId`, read
+    /// with one GET (rare: only events another client created with one).
+    fn stamp_of(&self, v: &Value) -> Option<String> {
+        if let Some(tx) = text(v, "transactionId") {
+            if let Some(id) = stamp_from_transaction(tx) {
+                return Some(id.to_owned());
+            }
+        }
+        let props = |v: &Value| {
+            v.get("singleValueExtendedProperties").and_then(|p| {
+                serde_json::from_value::<Vec<SingleValueExtendedProperty>>(p.clone()).ok()
+            })
+        };
+        if let Some(p) = props(v) {
+            return self.client.stamp_of(Some(&p));
+        }
+        if text(v, "transactionId").is_some_and(|t| !t.is_empty()) {
+            let id = text(v, "id")?;
+            let rest = format!(
+                "{}?$expand={}",
+                self.event_path(id).ok()?,
+                self.client.stamp_expand()
+            );
+            let full = self.call(Method::GET, &rest, None, None).ok()?;
+            return props(&full).and_then(|p| self.client.stamp_of(Some(&p)));
+        }
+        None
+    }
+
+    fn observe(&mut self, v: &Value) -> Option<Observed<EventRecord>> {
+        let id = text(v, "id")?.to_string();
+        if let Some(kind) = graph_series_kind(v) {
+            self.failures.push((
+                id,
+                format!(
+                    "a recurring series ({kind}) in Microsoft 365: series are not synced to the CRM"
+                ),
+            ));
+            return None;
+        }
+        match graph_to_canonical(v) {
+            Ok(record) => Some(Observed {
+                version: text(v, "changeKey").unwrap_or_default().to_string(),
+                modified: time(v, "lastModifiedDateTime"),
+                stamp: self.stamp_of(v),
+                record,
+                exclusion: None,
+                id,
+            }),
+            Err(e) => {
+                self.failures.push((id, e.to_string()));
+                None
+            }
+        }
+    }
+
+    fn written(v: &Value) -> Result<Written, PortError> {
+        Ok(Written {
+            id: text(v, "id")
+                .ok_or_else(|| PortError::Unavailable("Graph answered without an id".into()))?
+                .to_string(),
+            version: text(v, "changeKey").unwrap_or_default().to_string(),
+            modified: time(v, "lastModifiedDateTime"),
+        })
+    }
+
+    fn get_raw(&self, id: &str) -> Result<Option<Value>, PortError> {
+        match self.call(Method::GET, &self.event_path(id)?, None, None) {
+            Ok(v) => Ok(Some(v)),
+            Err(GraphError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(graph_error(&e, false)),
+        }
+    }
+
+    fn find_raw_by_stamp(&self, crm_id: &str) -> Result<Option<Value>, PortError> {
+        let rest = format!(
+            "/calendars/{}/events?{}",
+            enc(self.calendar_id()?),
+            self.client.stamp_filter(crm_id)
+        );
+        self.rt
+            .block_on(self.client.mailbox_list_json(&rest))
+            .map(|v| v.into_iter().next())
+            .map_err(|e| graph_error(&e, false))
+    }
+
+    fn body(
+        &self,
+        record: &EventRecord,
+        updating: bool,
+    ) -> Result<serde_json::Map<String, Value>, PortError> {
+        crmsync_core::event::canonical_to_graph(record, &self.all_day_zone, updating)
+            .map_err(|e| PortError::Rejected(e.to_string()))
+    }
+
+    fn delta(&self, link: &str) -> Result<crmsync_graph::DeltaRound<Value>, PortError> {
+        self.rt
+            .block_on(self.client.delta_round::<Value>(link))
+            .map_err(|e| graph_error(&e, false))
+    }
+}
+
+impl RecordPort<EventRecord> for GraphEvents {
+    /// The whole window: the first round of the calendarView delta lists every event in it
+    /// and ends with the delta link the next rounds continue from.
+    fn list_all(&mut self) -> Result<Changes<EventRecord>, PortError> {
+        let calendar = self.calendar_id()?.to_string();
+        let now = Utc::now();
+        let url = self.client.events_delta_url(
+            Some(&calendar),
+            now - Duration::days(WINDOW_DAYS_BACK),
+            now + Duration::days(WINDOW_DAYS_AHEAD),
+        );
+        let round = self.delta(&url)?;
+        let mut observations = Vec::new();
+        for item in round.items {
+            if let DeltaItem::Changed(v) = item {
+                if let Some(o) = self.observe(&v) {
+                    observations.push(Observation::Present(o));
+                }
+            }
+        }
+        Ok(Changes {
+            observations,
+            cursor: round.delta_link,
+        })
+    }
+
+    /// The delta since `cursor`. A `@removed` entry also stands for an event that moved out
+    /// of the window, so each one is confirmed by id: gone (404) is a delete, still there is an
+    /// update like any other (never a delete nobody made).
+    fn changes_since(&mut self, cursor: &str) -> Result<Changes<EventRecord>, PortError> {
+        let round = self.delta(cursor)?;
+        let mut observations = Vec::new();
+        for item in round.items {
+            match item {
+                DeltaItem::Changed(v) => {
+                    if let Some(o) = self.observe(&v) {
+                        observations.push(Observation::Present(o));
+                    }
+                }
+                DeltaItem::Removed { id, .. } => match self.get_raw(&id)? {
+                    None => observations.push(Observation::Deleted { id }),
+                    Some(v) => {
+                        if let Some(o) = self.observe(&v) {
+                            observations.push(Observation::Present(o));
+                        }
+                    }
+                },
+            }
+        }
+        Ok(Changes {
+            observations,
+            cursor: round.delta_link,
+        })
+    }
+
+    fn get(&mut self, id: &str) -> Result<Option<Observed<EventRecord>>, PortError> {
+        Ok(self.get_raw(id)?.and_then(|v| self.observe(&v)))
+    }
+
+    fn find_by_stamp(&mut self, stamp: &str) -> Result<Option<Observed<EventRecord>>, PortError> {
+        Ok(self
+            .find_raw_by_stamp(stamp)?
+            .and_then(|v| self.observe(&v)))
+    }
+
+    /// Creates the event in the calendar, stamped with the CRM id (extended property) and with
+    /// a `transactionId`; never with attendees. After a lost answer the stamp tells whether the
+    /// create landed.
+    fn create(&mut self, record: &EventRecord, stamp: Option<&str>) -> Result<Written, PortError> {
+        let calendar = self.calendar_id()?.to_string();
+        let mut body = self.body(record, false)?;
+        if let Some(crm_id) = stamp {
+            body.insert(
+                "singleValueExtendedProperties".into(),
+                serde_json::to_value(self.client.stamp(crm_id))
+                    .map_err(|e| PortError::Rejected(e.to_string()))?,
+            );
+            body.insert(
+                "transactionId".into(),
+                Value::from(transaction_id(&calendar, crm_id, record)),
+            );
+        }
+        let rest = format!("/calendars/{}/events", enc(&calendar));
+        match self.call(Method::POST, &rest, Some(Value::Object(body)), None) {
+            Ok(v) => Self::written(&v),
+            Err(e) => {
+                let pe = graph_error(&e, true);
+                if pe == PortError::Timeout {
+                    if let Some(crm_id) = stamp {
+                        if let Some(v) = self.find_raw_by_stamp(crm_id)? {
+                            return Self::written(&v);
+                        }
+                    }
+                }
+                Err(pe)
+            }
+        }
+    }
+
+    /// PATCHes every mapped property, with `If-Match` on the version read (412 when the event
+    /// changed since). Attendees are never part of the PATCH.
+    fn update(
+        &mut self,
+        id: &str,
+        record: &EventRecord,
+        expected_version: Option<&str>,
+    ) -> Result<Written, PortError> {
+        let patch = self.body(record, true)?;
+        let tag = expected_version.map(etag);
+        let v = self
+            .call(
+                Method::PATCH,
+                &self.event_path(id)?,
+                Some(Value::Object(patch)),
+                tag.as_deref(),
+            )
+            .map_err(|e| graph_error(&e, true))?;
+        Self::written(&v)
+    }
+
+    fn delete(&mut self, id: &str, expected_version: Option<&str>) -> Result<(), PortError> {
+        let tag = expected_version.map(etag);
+        self.call(Method::DELETE, &self.event_path(id)?, None, tag.as_deref())
+            .map(|_| ())
+            .map_err(|e| graph_error(&e, true))
+    }
+}
+
+impl ContainerPort for GraphEvents {
+    /// The calendar stamped [`CALENDAR_STAMP`] (calendars accept single-value extended
+    /// properties), whatever its name now.
+    fn find_container(&mut self) -> Result<Option<String>, PortError> {
+        let rest = format!("/calendars?$expand={}", self.client.stamp_expand());
+        let calendars = self
+            .rt
+            .block_on(self.client.mailbox_list_json(&rest))
+            .map_err(|e| graph_error(&e, false))?;
+        Ok(calendars
+            .iter()
+            .find(|c| {
+                c.get("singleValueExtendedProperties")
+                    .and_then(|p| {
+                        serde_json::from_value::<Vec<SingleValueExtendedProperty>>(p.clone()).ok()
+                    })
+                    .and_then(|p| self.client.stamp_of(Some(&p)))
+                    .as_deref()
+                    == Some(CALENDAR_STAMP)
+            })
+            .and_then(|c| text(c, "id"))
+            .map(str::to_string))
+    }
+
+    fn create_container(&mut self) -> Result<String, PortError> {
+        let stamp = serde_json::to_value(self.client.stamp(CALENDAR_STAMP))
+            .map_err(|e| PortError::Rejected(e.to_string()))?;
+        let mut last = PortError::Unavailable("no calendar name left to try".into());
+        for name in [EVENTS_CALENDAR_NAME, EVENTS_CALENDAR_FALLBACK_NAME] {
+            match self.call(
+                Method::POST,
+                "/calendars",
+                Some(json!({"name": name, "singleValueExtendedProperties": stamp})),
+                None,
+            ) {
+                Ok(v) => {
+                    return text(&v, "id").map(str::to_string).ok_or_else(|| {
+                        PortError::Unavailable("Graph answered without a calendar id".into())
+                    })
+                }
+                // A calendar of the user's already has the name: use the fallback name.
+                Err(e @ GraphError::Conflict { .. }) => last = graph_error(&e, false),
+                Err(e) => {
+                    let pe = graph_error(&e, true);
+                    if pe == PortError::Timeout {
+                        if let Some(id) = self.find_container()? {
+                            return Ok(id);
+                        }
+                    }
+                    return Err(pe);
+                }
+            }
+        }
+        Err(last)
+    }
+
+    fn container_exists(&mut self, id: &str) -> Result<bool, PortError> {
+        match self.call(Method::GET, &format!("/calendars/{}", enc(id)), None, None) {
+            Ok(_) => Ok(true),
+            Err(GraphError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(graph_error(&e, false)),
+        }
+    }
+
+    fn delete_container(&mut self, id: &str) -> Result<(), PortError> {
+        self.call(
+            Method::DELETE,
+            &format!("/calendars/{}", enc(id)),
+            None,
+            None,
+        )
+        .map(|_| ())
+        .map_err(|e| graph_error(&e, true))
+    }
+
+    fn select_container(&mut self, id: &str) {
+        self.calendar = Some(id.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_ids_carry_the_crm_id_and_are_stable() {
+        let r = EventRecord::new(Some("x"), None, None, None).unwrap();
+        let a = transaction_id("cal", "123", &r);
+        assert_eq!(a, transaction_id("cal", "123", &r));
+        assert_ne!(a, transaction_id("cal2", "123", &r));
+        assert_eq!(stamp_from_transaction(&a), Some("123"));
+        assert_eq!(stamp_from_transaction("7f3c-uuid"), None);
+        assert_eq!(stamp_from_transaction("crmsync::x"), None);
+    }
+}

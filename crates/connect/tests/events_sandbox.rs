@@ -1,0 +1,842 @@
+//! Events sync end to end against the sandbox over real HTTP (in-process): CRM Events ⇄ the
+//! "Zoho CRM" Outlook calendar.
+
+mod common;
+
+use std::sync::atomic::AtomicBool;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use common::{clients, control, AIKO, BEN};
+use crmsync_connect::{connect_events, Adapter, GraphEvents, SystemClock, ZohoEvents};
+use crmsync_core::event::EventRecord;
+use crmsync_engine::{
+    disable_module, run_round_cancellable, Account, ModuleKind, RoundOptions, RoundOutcome,
+    RoundReport, Service, Store,
+};
+use crmsync_graph::GraphClient;
+use crmsync_zoho::ZohoClient;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::runtime::Runtime;
+
+const M: ModuleKind = ModuleKind::Events;
+
+struct Env {
+    rt: Runtime,
+    _sb: crmsync_sandbox::RunningSandbox,
+    http: reqwest::Client,
+    zc: String,
+    gc: String,
+    _dir: tempfile::TempDir,
+    store: Store,
+    crm: ZohoEvents,
+    graph: GraphEvents,
+    graph_client: GraphClient,
+    zoho_client: ZohoClient,
+}
+
+fn new_store(path: &std::path::Path) -> Store {
+    let store = Store::open(path).unwrap();
+    for service in [Service::Zoho, Service::Microsoft] {
+        store
+            .save_account(&Account {
+                service,
+                user_id: AIKO.into(),
+                email: AIKO.into(),
+                display_name: "Aiko Tanaka".into(),
+                organisation: "Sakura Trading (Demo)".into(),
+                data_centre: None,
+                connected_at: Utc::now(),
+            })
+            .unwrap();
+    }
+    store.enable(M, Utc::now()).unwrap();
+    store
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A CRM event from now + `start_min` minutes, lasting an hour.
+fn meeting(title: &str, start_min: i64) -> Value {
+    let s = Utc::now() + Duration::minutes(start_min);
+    json!({"Event_Title": title, "Start_DateTime": iso(s), "End_DateTime": iso(s + Duration::hours(1))})
+}
+
+impl Env {
+    fn new() -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sb = rt
+            .block_on(crmsync_sandbox::start(crmsync_sandbox::Options::default()))
+            .unwrap();
+        let zc = sb.urls.zoho_control.clone().unwrap();
+        let gc = sb.urls.graph_control.clone();
+        let (graph_client, zoho_client) = rt.block_on(clients(&sb.urls.graph, &gc, &zc));
+        let (crm, graph) = rt
+            .block_on(connect_events(
+                graph_client.clone(),
+                zoho_client.clone(),
+                rt.handle().clone(),
+            ))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = new_store(&dir.path().join("crmsync.db"));
+        Env {
+            rt,
+            _sb: sb,
+            http: reqwest::Client::new(),
+            zc,
+            gc,
+            _dir: dir,
+            store,
+            crm,
+            graph,
+            graph_client,
+            zoho_client,
+        }
+    }
+
+    fn round(&mut self, opts: RoundOptions) -> RoundReport<EventRecord> {
+        let settings = self.store.settings(M).unwrap();
+        self.crm.prepare(&settings).unwrap();
+        self.graph.prepare(&settings).unwrap();
+        run_round_cancellable(
+            &mut self.store,
+            M,
+            &mut self.crm,
+            &mut self.graph,
+            &SystemClock,
+            opts,
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+    }
+
+    /// Rounds until one writes nothing and plans nothing; the writes made.
+    fn settle(&mut self) -> usize {
+        let mut writes = 0;
+        for _ in 0..8 {
+            let r = self.round(RoundOptions::default());
+            assert_eq!(r.outcome, RoundOutcome::Completed, "{:?}", r.failures);
+            assert!(r.failures.is_empty(), "{:?}", r.failures);
+            writes += r.writes;
+            if r.writes == 0 && r.plan.as_ref().is_some_and(|p| p.is_empty()) {
+                return writes;
+            }
+        }
+        panic!("no convergence");
+    }
+
+    fn zoho(&self, method: Method, path: &str, body: Value) -> Value {
+        control(
+            &self.rt,
+            &self.http,
+            method,
+            format!("{}{path}", self.zc),
+            body,
+        )
+    }
+
+    fn graph_ctl(&self, method: Method, path: &str, body: Value) -> Value {
+        control(
+            &self.rt,
+            &self.http,
+            method,
+            format!("{}{path}", self.gc),
+            body,
+        )
+    }
+
+    fn graph_json(&self, method: Method, rest: &str, body: Option<Value>) -> Value {
+        self.rt
+            .block_on(self.graph_client.mailbox_json(method, rest, body, None))
+            .unwrap()
+    }
+
+    /// Creates CRM events as `who` with an origin; their ids.
+    fn crm_create(&self, who: &str, origin: &str, data: Vec<Value>) -> Vec<String> {
+        let v = self.zoho(
+            Method::POST,
+            "/records/Events",
+            json!({"as": who, "origin": origin, "data": data}),
+        );
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                d["details"]["id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("create failed: {d}"))
+                    .to_string()
+            })
+            .collect()
+    }
+
+    fn crm_update(&self, id: &str, data: Value) {
+        let mut data = data;
+        data["id"] = json!(id);
+        self.zoho(
+            Method::PUT,
+            "/records/Events",
+            json!({"as": AIKO, "origin": "ui", "data": [data]}),
+        );
+    }
+
+    /// A CRM event as raw JSON (None when gone).
+    fn crm_get(&self, id: &str) -> Option<Value> {
+        match self
+            .rt
+            .block_on(self.zoho_client.get::<crmsync_zoho::models::ZEvent>(id))
+        {
+            Ok(c) => Some(serde_json::to_value(c).unwrap()),
+            Err(crmsync_zoho::ZohoError::NotFound(_)) => None,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// CRM events with this title.
+    fn crm_by_title(&self, title: &str) -> Vec<Value> {
+        let q = format!(
+            "select id, Owner, Event_Title, Start_DateTime, End_DateTime, All_day, Venue from Events where Event_Title = '{title}'"
+        );
+        self.rt.block_on(self.zoho_client.coql(&q)).unwrap().0
+    }
+
+    /// Every event of the sync calendar (raw Graph JSON with the stamp).
+    fn calendar_items(&self) -> Vec<Value> {
+        let c = self
+            .graph
+            .calendar()
+            .expect("calendar selected")
+            .to_string();
+        let rest = format!(
+            "/calendars/{c}/events?$top=100&$expand={}",
+            self.graph_client.stamp_expand()
+        );
+        self.rt
+            .block_on(self.graph_client.mailbox_list_json(&rest))
+            .unwrap()
+    }
+
+    fn stamp(&self, item: &Value) -> Option<String> {
+        let p: Vec<crmsync_graph::models::SingleValueExtendedProperty> =
+            serde_json::from_value(item.get("singleValueExtendedProperties")?.clone()).ok()?;
+        self.graph_client.stamp_of(Some(&p))
+    }
+
+    /// The sorted CRM ids stamped on the calendar's events (each once, asserted).
+    fn stamps(&self) -> Vec<String> {
+        let mut s: Vec<String> = self
+            .calendar_items()
+            .iter()
+            .map(|i| self.stamp(i).expect("every copy is stamped"))
+            .collect();
+        let n = s.len();
+        s.sort();
+        s.dedup();
+        assert_eq!(s.len(), n, "one copy per CRM event");
+        s
+    }
+
+    fn item_by_stamp(&self, crm_id: &str) -> Option<Value> {
+        self.calendar_items()
+            .into_iter()
+            .find(|i| self.stamp(i).as_deref() == Some(crm_id))
+    }
+
+    /// Invitations and cancellations the Graph mailbox of Aiko has sent.
+    fn graph_invitations(&self) -> Vec<Value> {
+        self.graph_ctl(
+            Method::GET,
+            &format!("/mailboxes/{AIKO}/invitations"),
+            Value::Null,
+        )["value"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn zoho_mails(&self) -> usize {
+        self.zoho(Method::GET, "/mails", Value::Null)["mails"]
+            .as_array()
+            .map_or(0, Vec::len)
+    }
+
+    /// Deletes Aiko's seeded events, so a test controls every eligible event.
+    fn clear_seeded_events(&self) {
+        let q = crmsync_zoho::ListQuery {
+            fields: vec!["Owner".into(), "Event_Title".into()],
+            ..Default::default()
+        };
+        let all = self
+            .rt
+            .block_on(
+                self.zoho_client
+                    .list_all::<crmsync_zoho::models::ZEvent>(&q),
+            )
+            .unwrap();
+        let mine: Vec<String> = all
+            .iter()
+            .filter(|e| e.owner.as_ref().and_then(|o| o.id.as_deref()) == Some(self.crm.user_id()))
+            .filter_map(|e| e.id.clone())
+            .collect();
+        if !mine.is_empty() {
+            self.zoho(
+                Method::DELETE,
+                &format!("/records/Events?as={AIKO}&ids={}", mine.join(",")),
+                Value::Null,
+            );
+        }
+    }
+}
+
+#[test]
+fn enable_lands_exactly_the_owned_non_imported_events_without_invitations() {
+    let mut env = Env::new();
+    let mails_before = env.zoho_mails();
+    let mine = env.crm_create(
+        AIKO,
+        "ui",
+        (0..3)
+            .map(|i| meeting(&format!("Mine {i}"), 60 * (i + 2)))
+            .collect(),
+    );
+    let bens = env.crm_create(BEN, "ui", vec![meeting("Ben's meeting", 120)]);
+    let imported = env.crm_create(
+        AIKO,
+        "import",
+        vec![meeting("Imported A", 200), meeting("Imported B", -300)],
+    );
+    let mass = env.crm_create(
+        AIKO,
+        "import",
+        vec![meeting("Imported then mass-updated", 400)],
+    );
+    let edited = env.crm_create(AIKO, "bulk_api", vec![meeting("Bulk then edited", 500)]);
+    // A meeting with participants (a contact and an e-mail address).
+    let with_people = env.crm_create(
+        AIKO,
+        "ui",
+        vec![{
+            let mut m = meeting("With participants", 600);
+            m["Participants"] = json!([{"participant": "guest@outside.example", "type": "email"}]);
+            m
+        }],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.zoho(
+        Method::POST,
+        "/records/Events/mass_update",
+        json!({"as": AIKO, "ids": mass, "data": {"Venue": "Hall B"}}),
+    );
+    env.crm_update(&edited[0], json!({"Description": "edited by hand"}));
+
+    // The first round reports the seeded weekly series (never copied) in its health.
+    let first = env.round(RoundOptions::default());
+    assert_eq!(
+        first.outcome,
+        RoundOutcome::Completed,
+        "{:?}",
+        first.failures
+    );
+    assert!(
+        env.crm
+            .failures()
+            .iter()
+            .any(|(_, why)| why == crmsync_connect::events::RECURRING_SKIPPED),
+        "the series is reported: {:?}",
+        env.crm.failures()
+    );
+    let writes = first.writes + env.settle();
+    assert!(writes >= 7, "{writes}");
+    let stamps = env.stamps();
+    for id in mine.iter().chain(&mass).chain(&edited).chain(&with_people) {
+        assert!(stamps.contains(id), "{id} missing from {stamps:?}");
+    }
+    for id in bens.iter().chain(&imported) {
+        assert!(!stamps.contains(id), "{id} must not sync");
+    }
+    // The seed: Aiko's own single events sync; her imported one, Ben's and Haruto's do not; her
+    // weekly series is reported, not copied.
+    let subjects: Vec<String> = env
+        .calendar_items()
+        .iter()
+        .filter_map(|i| i["subject"].as_str().map(str::to_owned))
+        .collect();
+    for s in [
+        "Northwind quarterly review",
+        "Kick-off with Olivia",
+        "展示会 (Tokyo Logistics Expo)",
+    ] {
+        assert!(subjects.iter().any(|x| x == s), "{s} missing: {subjects:?}");
+    }
+    for s in [
+        "Imported: 2025 trade fair",
+        "Lunch with Noah",
+        "倉庫見学",
+        "週次営業会議",
+    ] {
+        assert!(!subjects.iter().any(|x| x == s), "{s} must not sync");
+    }
+    // The CRM all-day event is an all-day event in Outlook, on the same day.
+    let expo = env
+        .calendar_items()
+        .into_iter()
+        .find(|i| i["subject"] == "展示会 (Tokyo Logistics Expo)")
+        .unwrap();
+    assert_eq!(expo["isAllDay"], true, "{expo}");
+    // No attendee anywhere, no invitation mailed by either service.
+    for i in env.calendar_items() {
+        assert_eq!(i["attendees"], json!([]), "{i}");
+    }
+    let copy = env.item_by_stamp(&with_people[0]).unwrap();
+    assert_eq!(copy["subject"], "With participants");
+    assert!(
+        env.graph_invitations().is_empty(),
+        "{:?}",
+        env.graph_invitations()
+    );
+    assert_eq!(env.zoho_mails(), mails_before);
+    // The CRM meeting keeps its participants.
+    let crm = env.crm_get(&with_people[0]).unwrap();
+    assert!(crm.to_string().contains("guest@outside.example"), "{crm}");
+    // A second round after convergence writes nothing.
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.outcome, RoundOutcome::Completed);
+    assert_eq!(r.writes, 0);
+    assert!(r.plan.is_some_and(|p| p.is_empty()));
+}
+
+#[test]
+fn first_sync_cap_takes_upcoming_events_first_then_the_most_recent_past_ones() {
+    let mut env = Env::new();
+    env.clear_seeded_events();
+    env.crm.set_first_sync_cap(Some(4));
+    let ids = env.crm_create(
+        AIKO,
+        "ui",
+        vec![
+            meeting("Future far", 60 * 48),
+            meeting("Future soon", 60 * 5),
+            meeting("Past recent", -60 * 4),
+            meeting("Past old", -60 * 24 * 10),
+            meeting("Past older", -60 * 24 * 20),
+        ],
+    );
+    env.settle();
+    let mut expected = vec![
+        ids[0].clone(),
+        ids[1].clone(),
+        ids[2].clone(),
+        ids[3].clone(),
+    ];
+    expected.sort();
+    assert_eq!(
+        env.stamps(),
+        expected,
+        "upcoming first, then the most recent past"
+    );
+    // A deferred event syncs once it changes in the CRM.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.crm_update(&ids[4], json!({"Venue": "Archive room"}));
+    env.settle();
+    assert!(env.stamps().contains(&ids[4]));
+    assert_eq!(
+        env.item_by_stamp(&ids[4]).unwrap()["location"]["displayName"],
+        "Archive room"
+    );
+}
+
+#[test]
+fn edits_creates_and_deletes_propagate_per_the_rules() {
+    let mut env = Env::new();
+    let ids = env.crm_create(
+        AIKO,
+        "ui",
+        (0..4)
+            .map(|i| meeting(&format!("Prop {i}"), 90 + 60 * i))
+            .collect(),
+    );
+    env.settle();
+    let calendar = env.graph.calendar().unwrap().to_string();
+
+    // CRM edit → Outlook; Outlook edit → CRM.
+    env.crm_update(
+        &ids[0],
+        json!({"Event_Title": "Prop 0 renamed", "Venue": "Room 7"}),
+    );
+    let g1 = env.item_by_stamp(&ids[1]).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let new_start = Utc::now() + Duration::days(3);
+    env.graph_json(
+        Method::PATCH,
+        &format!("/calendars/{calendar}/events/{g1}"),
+        Some(json!({
+            "location": {"displayName": "Café Ueno"},
+            "body": {"contentType": "text", "content": "Bring the samples.\nAnd the contract."},
+            "start": {"dateTime": new_start.format("%Y-%m-%dT%H:%M:00").to_string(), "timeZone": "UTC"},
+            "end": {"dateTime": (new_start + Duration::minutes(45)).format("%Y-%m-%dT%H:%M:00").to_string(), "timeZone": "UTC"}
+        })),
+    );
+    // Outlook creates (timed and all-day) in the calendar → CRM events owned by the user.
+    let day = (Utc::now() + Duration::days(20)).date_naive();
+    env.graph_json(
+        Method::POST,
+        &format!("/calendars/{calendar}/events"),
+        Some(json!({
+            "subject": "From Outlook",
+            "start": {"dateTime": "2031-05-06T07:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2031-05-06T08:00:00", "timeZone": "UTC"}
+        })),
+    );
+    env.graph_json(
+        Method::POST,
+        &format!("/calendars/{calendar}/events"),
+        Some(json!({
+            "subject": "Outlook all-day", "isAllDay": true,
+            "start": {"dateTime": format!("{day}T00:00:00"), "timeZone": "Tokyo Standard Time"},
+            "end": {"dateTime": format!("{}T00:00:00", day + Duration::days(2)), "timeZone": "Tokyo Standard Time"}
+        })),
+    );
+    // CRM delete → the Outlook copy goes.
+    env.zoho(
+        Method::DELETE,
+        &format!("/records/Events?as={AIKO}&ids={}", ids[2]),
+        Value::Null,
+    );
+    env.settle();
+
+    let renamed = env.item_by_stamp(&ids[0]).unwrap();
+    assert_eq!(renamed["subject"], "Prop 0 renamed");
+    assert_eq!(renamed["location"]["displayName"], "Room 7");
+    let c1 = env.crm_get(&ids[1]).unwrap();
+    assert_eq!(c1["Venue"], "Café Ueno");
+    assert_eq!(c1["Description"], "Bring the samples.\nAnd the contract.");
+    let start = DateTime::parse_from_rfc3339(c1["Start_DateTime"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        start
+            .with_timezone(&Utc)
+            .format("%Y-%m-%dT%H:%M")
+            .to_string(),
+        new_start.format("%Y-%m-%dT%H:%M").to_string()
+    );
+    let created = env.crm_by_title("From Outlook");
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["Owner"]["id"], env.crm.user_id());
+    let start =
+        DateTime::parse_from_rfc3339(created[0]["Start_DateTime"].as_str().unwrap()).unwrap();
+    assert_eq!(iso(start.with_timezone(&Utc)), "2031-05-06T07:00:00Z");
+    let all_day = env.crm_by_title("Outlook all-day");
+    assert_eq!(all_day.len(), 1, "{all_day:?}");
+    assert_eq!(all_day[0]["All_day"], true);
+    let s = all_day[0]["Start_DateTime"].as_str().unwrap();
+    let e = all_day[0]["End_DateTime"].as_str().unwrap();
+    assert!(s.starts_with(&day.to_string()), "{s}");
+    assert!(e.starts_with(&(day + Duration::days(1)).to_string()), "{e}");
+    assert!(
+        env.item_by_stamp(&ids[2]).is_none(),
+        "a CRM delete removes the copy"
+    );
+
+    // Delete checkbox off: an Outlook delete only unlinks.
+    let g3 = env.item_by_stamp(&ids[3]).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.graph_json(
+        Method::DELETE,
+        &format!("/calendars/{calendar}/events/{g3}"),
+        None,
+    );
+    env.settle();
+    assert!(
+        env.crm_get(&ids[3]).is_some(),
+        "propagation off keeps the CRM event"
+    );
+    assert!(
+        env.item_by_stamp(&ids[3]).is_none(),
+        "and it is not pushed back"
+    );
+
+    // Delete checkbox on: an Outlook delete deletes the CRM event.
+    env.store
+        .set_delete_propagation(M, true, Utc::now())
+        .unwrap();
+    let g0 = env.item_by_stamp(&ids[0]).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.graph_json(
+        Method::DELETE,
+        &format!("/calendars/{calendar}/events/{g0}"),
+        None,
+    );
+    let r = env.round(RoundOptions {
+        deletes_confirmed: true,
+        ..Default::default()
+    });
+    assert_eq!(r.outcome, RoundOutcome::Completed, "{:?}", r.failures);
+    env.settle();
+    assert!(
+        env.crm_get(&ids[0]).is_none(),
+        "propagation on deletes the CRM event"
+    );
+    assert!(env.graph_invitations().is_empty());
+}
+
+#[test]
+fn participants_never_reach_outlook_even_when_either_side_edits() {
+    let mut env = Env::new();
+    let mails_before = env.zoho_mails();
+    let contact = env.zoho(
+        Method::POST,
+        "/records/Contacts",
+        json!({"as": AIKO, "origin": "ui", "data": [{"Last_Name": "Guest", "Email": "guest.contact@t.example"}]}),
+    )["data"][0]["details"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut m = meeting("Board meeting", 240);
+    m["Participants"] = json!([
+        {"participant": contact, "type": "contact"},
+        {"participant": "someone@outside.example", "type": "email"}
+    ]);
+    let id = env.crm_create(AIKO, "ui", vec![m])[0].clone();
+    env.settle();
+    let copy = env.item_by_stamp(&id).unwrap();
+    assert_eq!(copy["attendees"], json!([]));
+    // Edits on both sides keep Outlook attendee-free and the CRM participants intact.
+    env.crm_update(&id, json!({"Event_Title": "Board meeting (moved)"}));
+    env.settle();
+    let g = env.item_by_stamp(&id).unwrap();
+    assert_eq!(g["subject"], "Board meeting (moved)");
+    assert_eq!(g["attendees"], json!([]));
+    let calendar = env.graph.calendar().unwrap().to_string();
+    env.graph_json(
+        Method::PATCH,
+        &format!("/calendars/{calendar}/events/{}", g["id"].as_str().unwrap()),
+        Some(json!({"location": {"displayName": "Board room"}})),
+    );
+    env.settle();
+    let crm = env.crm_get(&id).unwrap();
+    assert_eq!(crm["Venue"], "Board room");
+    assert!(crm.to_string().contains("someone@outside.example"), "{crm}");
+    assert_eq!(env.item_by_stamp(&id).unwrap()["attendees"], json!([]));
+    assert!(
+        env.graph_invitations().is_empty(),
+        "{:?}",
+        env.graph_invitations()
+    );
+    assert_eq!(
+        env.zoho_mails(),
+        mails_before,
+        "no invitation mailed by the CRM either"
+    );
+}
+
+#[test]
+fn disabling_removes_the_calendar_and_a_deleted_calendar_disables_without_crm_deletes() {
+    let mut env = Env::new();
+    let ids = env.crm_create(
+        AIKO,
+        "ui",
+        (0..3)
+            .map(|i| meeting(&format!("Dis {i}"), 100 + i))
+            .collect(),
+    );
+    env.settle();
+    let present = |env: &Env| ids.iter().filter(|id| env.crm_get(id).is_some()).count();
+    assert_eq!(env.stamps().iter().filter(|s| ids.contains(s)).count(), 3);
+    let calendar = env.graph.calendar().unwrap().to_string();
+    let cal = env.graph_json(Method::GET, &format!("/calendars/{calendar}"), None);
+    assert_eq!(cal["name"], crmsync_connect::EVENTS_CALENDAR_NAME);
+
+    // The user deletes the calendar in Outlook: the module disables, the CRM keeps everything.
+    env.graph_json(Method::DELETE, &format!("/calendars/{calendar}"), None);
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.outcome, RoundOutcome::Disabled);
+    assert!(!env.store.module(M).unwrap().enabled);
+    assert_eq!(present(&env), 3);
+
+    // Re-enable: a new calendar with the copies again (found by stamp if it exists).
+    env.store.enable(M, Utc::now()).unwrap();
+    env.settle();
+    assert_ne!(env.graph.calendar(), Some(calendar.as_str()));
+    assert_eq!(env.stamps().iter().filter(|s| ids.contains(s)).count(), 3);
+
+    // Disable: calendar gone, CRM intact.
+    let calendar = env.graph.calendar().unwrap().to_string();
+    let r =
+        disable_module::<EventRecord, _>(&mut env.store, M, &mut env.graph, &SystemClock).unwrap();
+    assert_eq!(r, Ok(()));
+    assert!(!env.store.module(M).unwrap().enabled);
+    let calendars = env
+        .rt
+        .block_on(env.graph_client.mailbox_list_json("/calendars"))
+        .unwrap();
+    assert!(calendars.iter().all(|c| c["id"] != calendar.as_str()));
+    assert_eq!(present(&env), 3);
+    assert!(env.graph_invitations().is_empty());
+}
+
+#[test]
+fn the_calendar_is_found_again_by_its_stamp_not_by_name() {
+    let mut env = Env::new();
+    // A calendar of the user's own that happens to have the name is never taken over.
+    let own = env.graph_json(
+        Method::POST,
+        "/calendars",
+        Some(json!({"name": "Zoho CRM"})),
+    );
+    env.settle();
+    let ours = env.graph.calendar().unwrap().to_string();
+    assert_ne!(own["id"].as_str(), Some(ours.as_str()));
+    // A fresh adapter (restart, or a re-enable whose store lost the id) finds ours by stamp.
+    use crmsync_engine::ContainerPort;
+    let (_, mut fresh) = env
+        .rt
+        .block_on(connect_events(
+            env.graph_client.clone(),
+            env.zoho_client.clone(),
+            env.rt.handle().clone(),
+        ))
+        .unwrap();
+    assert_eq!(
+        fresh.find_container().unwrap().as_deref(),
+        Some(ours.as_str())
+    );
+}
+
+#[test]
+fn a_graph_create_whose_answer_is_lost_is_not_duplicated() {
+    let mut env = Env::new();
+    env.clear_seeded_events();
+    // The first round creates the calendar; then the next Graph write commits and answers 504.
+    env.settle();
+    let id = env.crm_create(AIKO, "ui", vec![meeting("Lost answer", 300)])[0].clone();
+    env.graph_ctl(
+        Method::PUT,
+        "/faults",
+        json!({"timeout_after_commit": 1, "timeout_hang_ms": 100}),
+    );
+    for _ in 0..3 {
+        env.round(RoundOptions::default());
+    }
+    env.settle();
+    let copies: Vec<Value> = env
+        .calendar_items()
+        .into_iter()
+        .filter(|i| i["subject"] == "Lost answer")
+        .collect();
+    assert_eq!(copies.len(), 1, "exactly one Outlook copy: {copies:?}");
+    assert_eq!(env.stamp(&copies[0]).as_deref(), Some(id.as_str()));
+    let faults = env.graph_ctl(Method::GET, "/faults", Value::Null);
+    assert_eq!(
+        faults["timeout_after_commit"], 0,
+        "the fault fired: {faults}"
+    );
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.writes, 0);
+}
+
+#[test]
+fn a_crm_create_whose_answer_is_lost_is_not_duplicated() {
+    let mut env = Env::new();
+    env.settle();
+    let calendar = env.graph.calendar().unwrap().to_string();
+    env.graph_json(
+        Method::POST,
+        &format!("/calendars/{calendar}/events"),
+        Some(json!({
+            "subject": "Lost CRM answer",
+            "start": {"dateTime": "2030-01-02T03:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2030-01-02T04:00:00", "timeZone": "UTC"}
+        })),
+    );
+    env.zoho(
+        Method::PUT,
+        "/faults",
+        json!({"timeout_next_writes": 1, "hang_ms": 100}),
+    );
+    for _ in 0..3 {
+        env.round(RoundOptions::default());
+    }
+    env.settle();
+    assert_eq!(env.crm_by_title("Lost CRM answer").len(), 1);
+    let counters = env.zoho(Method::GET, "/counters", Value::Null);
+    assert_eq!(
+        counters["injected_faults"].as_u64(),
+        Some(1),
+        "the fault fired: {counters}"
+    );
+    assert_eq!(env.round(RoundOptions::default()).writes, 0);
+}
+
+#[test]
+fn outlook_series_are_reported_and_never_created_in_the_crm() {
+    let mut env = Env::new();
+    env.settle();
+    let calendar = env.graph.calendar().unwrap().to_string();
+    let day = (Utc::now() + Duration::days(2)).date_naive();
+    env.graph_json(
+        Method::POST,
+        &format!("/calendars/{calendar}/events"),
+        Some(json!({
+            "subject": "Daily stand-up",
+            "start": {"dateTime": format!("{day}T01:00:00"), "timeZone": "UTC"},
+            "end": {"dateTime": format!("{day}T01:15:00"), "timeZone": "UTC"},
+            "recurrence": {
+                "pattern": {"type": "daily", "interval": 1},
+                "range": {"type": "numbered", "startDate": day.to_string(), "numberOfOccurrences": 3}
+            }
+        })),
+    );
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.outcome, RoundOutcome::Completed);
+    assert!(
+        env.graph
+            .failures()
+            .iter()
+            .any(|(_, why)| why.contains("recurring series")),
+        "{:?}",
+        env.graph.failures()
+    );
+    env.settle();
+    assert!(env.crm_by_title("Daily stand-up").is_empty());
+}
+
+#[test]
+fn an_event_moved_out_of_the_window_is_not_taken_for_a_delete() {
+    let mut env = Env::new();
+    env.store
+        .set_delete_propagation(M, true, Utc::now())
+        .unwrap();
+    let id = env.crm_create(AIKO, "ui", vec![meeting("Far away", 120)])[0].clone();
+    env.settle();
+    let calendar = env.graph.calendar().unwrap().to_string();
+    let g = env.item_by_stamp(&id).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Four years ahead: beyond the window, so the delta reports it as removed.
+    env.graph_json(
+        Method::PATCH,
+        &format!("/calendars/{calendar}/events/{g}"),
+        Some(json!({
+            "start": {"dateTime": "2030-12-24T10:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2030-12-24T11:00:00", "timeZone": "UTC"}
+        })),
+    );
+    env.settle();
+    let crm = env.crm_get(&id).expect("never deleted");
+    let start = DateTime::parse_from_rfc3339(crm["Start_DateTime"].as_str().unwrap()).unwrap();
+    assert_eq!(iso(start.with_timezone(&Utc)), "2030-12-24T10:00:00Z");
+}
