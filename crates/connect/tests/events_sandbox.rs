@@ -840,3 +840,107 @@ fn an_event_moved_out_of_the_window_is_not_taken_for_a_delete() {
     let start = DateTime::parse_from_rfc3339(crm["Start_DateTime"].as_str().unwrap()).unwrap();
     assert_eq!(iso(start.with_timezone(&Utc)), "2030-12-24T10:00:00Z");
 }
+
+#[test]
+fn through_the_module_interface_the_preview_writes_nothing_and_shows_series_as_failing() {
+    let env = Env::new();
+    let ids = env.crm_create(AIKO, "ui", vec![meeting("Previewed", 90)]);
+    let store = new_store(&env._dir.path().join("modules.db"));
+    store.disable(M, Utc::now()).unwrap();
+    let modules = env
+        .rt
+        .block_on(crmsync_connect::connect_modules(
+            env.graph_client.clone(),
+            env.zoho_client.clone(),
+            env.rt.handle().clone(),
+        ))
+        .unwrap();
+    let mut runner = crmsync_connect::SyncRunner::new(store, modules);
+    assert!(runner.is_connected(M));
+    let calendars = |env: &Env| {
+        env.rt
+            .block_on(env.graph_client.mailbox_list_json("/calendars"))
+            .unwrap()
+            .len()
+    };
+    let before = calendars(&env);
+
+    let digest = runner.preview(M, &SystemClock).unwrap();
+    let plan = digest.plan.expect("a plan");
+    assert!(plan.create_in_graph >= 5, "{plan:?}"); // the seed's four + ours
+    assert!(
+        plan.excluded.get("not_owner").copied().unwrap_or(0) >= 2,
+        "{plan:?}"
+    );
+    assert!(
+        plan.excluded.get("imported").copied().unwrap_or(0) >= 1,
+        "{plan:?}"
+    );
+    assert!(plan.text.contains("Previewed"), "{}", plan.text);
+    assert_eq!(calendars(&env), before, "a preview creates no calendar");
+    // The seeded weekly series is shown as a failing record, with why (the rounds that read it).
+    assert!(
+        digest
+            .failures
+            .iter()
+            .any(|f| f.error == crmsync_connect::events::RECURRING_SKIPPED && f.crm_id.is_some()),
+        "{:?}",
+        digest.failures
+    );
+    assert!(env.graph_invitations().is_empty());
+
+    runner.store.enable(M, Utc::now()).unwrap();
+    let d = runner
+        .round(
+            M,
+            &SystemClock,
+            RoundOptions::default(),
+            &AtomicBool::new(false),
+            &|_| {},
+        )
+        .unwrap();
+    assert_eq!(d.outcome, RoundOutcome::Completed, "{d:?}");
+    assert!(d.writes >= plan.create_in_graph, "{d:?}");
+    assert_eq!(calendars(&env), before + 1);
+    let d = runner
+        .round(
+            M,
+            &SystemClock,
+            RoundOptions::default(),
+            &AtomicBool::new(false),
+            &|_| {},
+        )
+        .unwrap();
+    assert!(d.in_sync(), "{d:?}");
+    assert!(ids.iter().all(|id| env.crm_get(id).is_some()));
+}
+
+#[test]
+fn bad_input_fails_that_event_only() {
+    let mut env = Env::new();
+    env.settle();
+    let calendar = env.graph.calendar().unwrap().to_string();
+    let at = |h: u32| json!({"dateTime": format!("2027-02-03T{h:02}:00:00"), "timeZone": "UTC"});
+    // Longer than the CRM's Event_Title limit: refused for this event, nothing truncated.
+    let long = "長".repeat(300);
+    env.graph_json(
+        Method::POST,
+        &format!("/calendars/{calendar}/events"),
+        Some(json!({"subject": long, "start": at(1), "end": at(2)})),
+    );
+    env.graph_json(
+        Method::POST,
+        &format!("/calendars/{calendar}/events"),
+        Some(json!({"subject": "Fine one 🎌 \u{200b}", "start": at(3), "end": at(4)})),
+    );
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.outcome, RoundOutcome::Completed);
+    assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
+    assert!(
+        matches!(&r.failures[0].error, crmsync_engine::PortError::Rejected(m) if m.contains("Event_Title")),
+        "{:?}",
+        r.failures
+    );
+    assert_eq!(env.crm_by_title("Fine one 🎌").len(), 1);
+    assert!(env.crm_by_title(&"長".repeat(300)).is_empty());
+}
