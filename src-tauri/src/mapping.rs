@@ -156,7 +156,7 @@ fn crm_views(fields: &[CrmField]) -> Vec<CrmFieldView> {
             })
         })
         .collect();
-    out.sort_by(|a, b| a.label.to_lowercase().cmp(&b.label.to_lowercase()));
+    out.sort_by_key(|a| a.label.to_lowercase());
     out
 }
 
@@ -186,9 +186,7 @@ fn problem(issue: &MappingIssue, blocking: bool) -> MappingProblem {
             ..
         } => (Some(ms_field.clone()), Some(crm_field.clone())),
         MappingIssue::SeveralCrmFieldsForOneMsField { ms_field, .. }
-        | MappingIssue::MoreFieldsThanGraphHolds { ms_field, .. } => {
-            (Some(ms_field.clone()), None)
-        }
+        | MappingIssue::MoreFieldsThanGraphHolds { ms_field, .. } => (Some(ms_field.clone()), None),
     };
     MappingProblem {
         kind,
@@ -331,7 +329,10 @@ mod tests {
         });
         let views = crm_views(&fields);
         assert!(views.iter().all(|v| v.api_name != "Locked"));
-        let dob = views.iter().find(|v| v.api_name == "Date_of_Birth").unwrap();
+        let dob = views
+            .iter()
+            .find(|v| v.api_name == "Date_of_Birth")
+            .unwrap();
         assert_eq!(dob.targets, vec!["birthday".to_owned()]);
         let email = views.iter().find(|v| v.api_name == "Email").unwrap();
         assert!(email.targets.contains(&"emailAddresses".to_owned()));

@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 
+use crmsync_core::contact::CrmField;
 use crmsync_core::planner::{Op, Plan};
 use crmsync_core::CanonicalRecord;
 use crmsync_engine::{
@@ -43,24 +44,62 @@ pub trait Adapter {
     fn skipped(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+
+    /// For a module with an editable field mapping: the CRM fields a mapping may name, read
+    /// afresh from the CRM's field metadata (so a custom field added since shows up). `None`
+    /// for modules whose mapping is fixed.
+    fn mapping_fields(&mut self) -> Option<Result<Vec<CrmField>, String>> {
+        None
+    }
+
+    /// The CRM fields read by the other side's [`Adapter::mapping_fields`], to validate the
+    /// stored mapping against.
+    fn set_mapping_fields(&mut self, fields: &[CrmField]) {
+        let _ = fields;
+    }
 }
 
 /// Where a contact adapter's mapping comes from: the org's fields, and the stored mapping (as
-/// stored, JSON) last applied. A changed stored mapping is validated and applied before a round.
-#[derive(Debug, Clone, Default)]
+/// stored, JSON) last applied. A changed stored mapping, or changed fields, are validated and
+/// applied before the next round.
+#[derive(Debug, Clone)]
 pub(crate) struct MappingSource {
-    pub(crate) crm_fields: Vec<crmsync_core::contact::CrmField>,
-    applied: Option<String>,
+    pub(crate) crm_fields: Vec<CrmField>,
+    /// `Some(stored)`: that stored mapping (`None`: the default) is applied and valid for
+    /// `crm_fields`. `None`: validate again.
+    applied: Option<Option<String>>,
+}
+
+impl Default for MappingSource {
+    /// An adapter starts with the default mapping, validated by whoever built it.
+    fn default() -> Self {
+        Self {
+            crm_fields: Vec::new(),
+            applied: Some(None),
+        }
+    }
 }
 
 impl MappingSource {
-    /// The mapping to use when the stored one (`stored`) differs from the one applied; `None`
-    /// when nothing changed.
+    /// New field metadata: the stored mapping is validated again before the next round.
+    pub(crate) fn set_fields(&mut self, fields: &[CrmField]) {
+        if self.crm_fields != fields {
+            self.crm_fields = fields.to_vec();
+            self.applied = None;
+        }
+    }
+
+    /// The mapping to use when the stored one (`stored`) or the fields changed since the last
+    /// one applied; `None` when nothing changed.
     pub(crate) fn changed(
         &mut self,
         stored: Option<&str>,
     ) -> Result<Option<crmsync_core::contact::ValidatedMapping>, String> {
-        if stored == self.applied.as_deref() {
+        if self
+            .applied
+            .as_ref()
+            .is_some_and(|a| a.as_deref() == stored)
+        {
             return Ok(None);
         }
         let mapping = match stored {
@@ -71,7 +110,7 @@ impl MappingSource {
         let validated = mapping.validate(&self.crm_fields).map_err(|e| {
             format!("the contact field mapping no longer fits the CRM's Contacts fields: {e}")
         })?;
-        self.applied = stored.map(str::to_owned);
+        self.applied = Some(stored.map(str::to_owned));
         Ok(Some(validated))
     }
 }
@@ -92,6 +131,21 @@ impl Adapter for ZohoContacts {
     fn skipped(&self) -> Vec<(String, String)> {
         self.failures().to_vec()
     }
+
+    fn mapping_fields(&mut self) -> Option<Result<Vec<CrmField>, String>> {
+        let fields = self
+            .runtime()
+            .block_on(crate::contact_crm_fields(self.client()))
+            .map_err(|e| format!("the CRM's Contacts fields cannot be read: {e}"));
+        if let Ok(f) = &fields {
+            self.set_mapping_fields(f);
+        }
+        Some(fields)
+    }
+
+    fn set_mapping_fields(&mut self, fields: &[CrmField]) {
+        self.mapping_source.set_fields(fields);
+    }
 }
 
 impl Adapter for GraphContacts {
@@ -108,6 +162,10 @@ impl Adapter for GraphContacts {
 
     fn skipped(&self) -> Vec<(String, String)> {
         self.failures().to_vec()
+    }
+
+    fn set_mapping_fields(&mut self, fields: &[CrmField]) {
+        self.mapping_source.set_fields(fields);
     }
 }
 
@@ -294,6 +352,10 @@ pub trait ModuleSync: Send {
         on_step: &dyn Fn(RoundStep),
     ) -> Result<RoundDigest, ModuleError>;
 
+    /// The CRM fields the module's field mapping may name (read afresh), or `None` when the
+    /// module's mapping is fixed.
+    fn mapping_fields(&mut self) -> Option<Result<Vec<CrmField>, String>>;
+
     /// Disables the module: deletes its Microsoft 365 container and the copies in it, keeps
     /// every CRM record. A service failure is `Ok(Err(_))` and changes nothing locally.
     ///
@@ -394,6 +456,14 @@ where
         })
     }
 
+    fn mapping_fields(&mut self) -> Option<Result<Vec<CrmField>, String>> {
+        let fields = self.crm.mapping_fields()?;
+        if let Ok(f) = &fields {
+            self.graph.set_mapping_fields(f);
+        }
+        Some(fields)
+    }
+
     fn disable(
         &mut self,
         store: &mut Store,
@@ -483,6 +553,21 @@ impl SyncRunner {
             ..self.options
         };
         self.round(module, clock, opts, &AtomicBool::new(false), &|_| {})
+    }
+
+    /// The CRM fields `module`'s field mapping may name, read afresh from the CRM.
+    ///
+    /// # Errors
+    /// [`ModuleError::NotConnected`]; [`ModuleError::Setup`] when the module has a fixed mapping
+    /// or the CRM's metadata cannot be read.
+    pub fn mapping_fields(&mut self, module: ModuleKind) -> Result<Vec<CrmField>, ModuleError> {
+        let m = self
+            .modules
+            .get_mut(&module)
+            .ok_or(ModuleError::NotConnected(module))?;
+        m.mapping_fields()
+            .unwrap_or_else(|| Err(format!("the {module} module has a fixed field mapping")))
+            .map_err(ModuleError::Setup)
     }
 
     /// Disables `module` (see [`ModuleSync::disable`]).

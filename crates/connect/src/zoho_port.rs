@@ -170,6 +170,18 @@ impl ZohoContacts {
         self.mapping = mapping;
     }
 
+    /// The CRM client.
+    #[must_use]
+    pub fn client(&self) -> &ZohoClient {
+        &self.client
+    }
+
+    /// The runtime the port calls block on.
+    #[must_use]
+    pub fn runtime(&self) -> &Handle {
+        &self.rt
+    }
+
     /// The signed-in CRM user's id.
     #[must_use]
     pub fn user_id(&self) -> &str {

@@ -84,24 +84,34 @@ fn the_preview_before_enabling_counts_the_plan_and_writes_nothing() {
 #[test]
 fn a_stored_mapping_with_a_custom_field_is_applied_by_the_next_round() {
     let mut env = Env::new();
+    let store = std::mem::replace(
+        &mut env.store,
+        crmsync_engine::Store::open_in_memory().unwrap(),
+    );
+    let mut runner = runner(&env, store);
+    // An admin adds a custom field after the app connected: the mapping dialog's field list
+    // (read afresh) offers it.
     env.zoho(
         reqwest::Method::POST,
         "/fields/Contacts",
         json!({"org_of": AIKO, "api_name": "Nickname_Custom", "data_type": "text",
                "field_label": "Nickname"}),
     );
+    let fields = runner.mapping_fields(M).unwrap();
+    let custom = fields
+        .iter()
+        .find(|f| f.api_name == "Nickname_Custom")
+        .expect("the new custom field is offered");
+    assert!(custom.custom);
+    assert!(fields
+        .iter()
+        .any(|f| f.api_name == "Last_Name" && !f.custom));
     let ids = env.crm_create(
         AIKO,
         "ui",
         vec![json!({"Last_Name": "Custom", "First_Name": "Kei",
                     "Email": "kei@custom.example", "Nickname_Custom": "Kei-chan"})],
     );
-    // The adapters are built after the custom field exists (it is in the field metadata).
-    let store = std::mem::replace(
-        &mut env.store,
-        crmsync_engine::Store::open_in_memory().unwrap(),
-    );
-    let mut runner = runner(&env, store);
     let mut mapping = ContactMapping::default_mapping();
     mapping.entries.push(MappingEntry {
         crm_field: "Nickname_Custom".into(),
