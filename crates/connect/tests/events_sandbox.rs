@@ -944,3 +944,41 @@ fn bad_input_fails_that_event_only() {
     assert_eq!(env.crm_by_title("Fine one 🎌").len(), 1);
     assert!(env.crm_by_title(&"長".repeat(300)).is_empty());
 }
+
+#[test]
+fn a_crm_change_leaves_the_outlook_formatting_it_does_not_touch() {
+    let mut env = Env::new();
+    let id = env.crm_create(AIKO, "ui", vec![meeting("Rich", 150)])[0].clone();
+    env.settle();
+    let calendar = env.graph.calendar().unwrap().to_string();
+    let g = env.item_by_stamp(&id).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.graph_json(
+        Method::PATCH,
+        &format!("/calendars/{calendar}/events/{g}"),
+        Some(json!({
+            "body": {"contentType": "html", "content": "<p><b>Agenda</b></p><p>1. Prices &amp; terms</p>"},
+            "location": {"displayName": "Sakura HQ", "address": {"city": "Tokyo", "street": "1-2-3 Marunouchi"}}
+        })),
+    );
+    env.settle();
+    let crm = env.crm_get(&id).unwrap();
+    assert_eq!(crm["Description"], "Agenda\n1. Prices & terms");
+    assert_eq!(crm["Venue"], "Sakura HQ");
+    // Only the title changes in the CRM: Outlook keeps its HTML body and the address.
+    env.crm_update(&id, json!({"Event_Title": "Rich (renamed)"}));
+    env.settle();
+    let item = env.item_by_stamp(&id).unwrap();
+    assert_eq!(item["subject"], "Rich (renamed)");
+    assert!(
+        item["body"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("<b>Agenda</b>"),
+        "{item}"
+    );
+    assert_eq!(item["location"]["address"]["city"], "Tokyo", "{item}");
+    assert_eq!(env.round(RoundOptions::default()).writes, 0);
+}

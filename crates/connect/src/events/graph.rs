@@ -340,15 +340,39 @@ impl RecordPort<EventRecord> for GraphEvents {
         }
     }
 
-    /// PATCHes every mapped property, with `If-Match` on the version read (412 when the event
-    /// changed since). Attendees are never part of the PATCH.
+    /// PATCHes only the properties whose canonical value changed (so a title change leaves an
+    /// HTML body or a location's address as the user made them), with `If-Match` on the
+    /// version read (412 when the event changed since). Attendees are never part of it.
     fn update(
         &mut self,
         id: &str,
         record: &EventRecord,
         expected_version: Option<&str>,
     ) -> Result<Written, PortError> {
-        let patch = self.body(record, true)?;
+        let current = self.get_raw(id)?.ok_or(PortError::NotFound)?;
+        if let Some(v) = expected_version {
+            if text(&current, "changeKey") != Some(v) {
+                return Err(PortError::PreconditionFailed);
+            }
+        }
+        let mut patch = self.body(record, true)?;
+        if let Ok(before) = graph_to_canonical(&current) {
+            for (field, keys) in [
+                ("subject", &["subject"][..]),
+                ("when", &["start", "end", "isAllDay"][..]),
+                ("location", &["location"][..]),
+                ("body", &["body"][..]),
+            ] {
+                if before.text(field) == record.text(field) {
+                    for k in keys {
+                        patch.remove(*k);
+                    }
+                }
+            }
+        }
+        if patch.is_empty() {
+            return Self::written(&current);
+        }
         let tag = expected_version.map(etag);
         let v = self
             .call(
