@@ -982,3 +982,40 @@ fn a_crm_change_leaves_the_outlook_formatting_it_does_not_touch() {
     assert_eq!(item["location"]["address"]["city"], "Tokyo", "{item}");
     assert_eq!(env.round(RoundOptions::default()).writes, 0);
 }
+
+#[test]
+fn an_expired_delta_relists_the_window_without_duplicates_or_writes() {
+    let mut env = Env::new();
+    env.crm_create(
+        AIKO,
+        "ui",
+        (0..3)
+            .map(|i| meeting(&format!("Expire {i}"), 70 + i))
+            .collect(),
+    );
+    env.settle();
+    let n = env.calendar_items().len();
+    env.graph_ctl(Method::POST, "/delta/expire", json!({"user": AIKO}));
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.outcome, RoundOutcome::Completed, "{:?}", r.failures);
+    assert_eq!(r.writes, 0);
+    assert_eq!(env.calendar_items().len(), n);
+    // The relisted feed goes on: a later Outlook edit still reaches the CRM.
+    let calendar = env.graph.calendar().unwrap().to_string();
+    let item = env
+        .calendar_items()
+        .into_iter()
+        .find(|i| i["subject"] == "Expire 1")
+        .unwrap();
+    env.graph_json(
+        Method::PATCH,
+        &format!(
+            "/calendars/{calendar}/events/{}",
+            item["id"].as_str().unwrap()
+        ),
+        Some(json!({"location": {"displayName": "After expiry"}})),
+    );
+    env.settle();
+    let crm_id = env.stamp(&item).unwrap();
+    assert_eq!(env.crm_get(&crm_id).unwrap()["Venue"], "After expiry");
+}
