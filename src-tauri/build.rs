@@ -7,10 +7,19 @@ const COMMANDS: &[&str] = &[
     "app_info",
     "list_modules",
     "enable_module",
+    "disable_module",
+    "preview_module",
+    "set_delete_propagation",
+    "sync_state",
+    "sync_now",
+    "contact_mapping",
+    "save_contact_mapping",
     "accounts",
     "connect",
     "cancel_sign_in",
     "disconnect",
+    "contact_mapping",
+    "save_contact_mapping",
 ];
 
 fn main() {

@@ -12,7 +12,7 @@ use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use specta::Type;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 use tauri_plugin_opener::OpenerExt;
 
 use crmsync_auth::{
@@ -23,6 +23,7 @@ use crmsync_engine::{Account, Service as EngineService};
 
 use crate::commands::AppState;
 use crate::error::{CommandError, ErrorCode};
+use crate::sync::SyncService;
 
 /// The sandbox's public (PKCE) Zoho client, registered by the emulator.
 pub const SANDBOX_ZOHO_CLIENT_ID: &str = "1000.SANDBOXCRMSYNCDESKTOPCLIENT";
@@ -126,7 +127,7 @@ impl Endpoints {
 /// cancel handles of sign-ins waiting for the browser.
 pub struct Connections {
     endpoints: Result<Endpoints, String>,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     /// Waiting sign-ins: a ticket (so a finished one never forgets a newer
     /// one) and the handle that cancels it.
     pending: Mutex<HashMap<Service, (u64, CancelHandle)>>,
@@ -148,7 +149,7 @@ impl Connections {
         }
     }
 
-    fn endpoints(&self) -> Result<&Endpoints, CommandError> {
+    pub(crate) fn endpoints(&self) -> Result<&Endpoints, CommandError> {
         self.endpoints
             .as_ref()
             .map_err(|why| CommandError::new(ErrorCode::NotConfigured, why.clone()))
@@ -475,7 +476,9 @@ pub async fn connect(
             .with_store(|store| Ok(store.account(EngineService::Zoho)?))?
             .map(|a| a.email),
     };
-    connect_service(&app, &state, &connections, service, hint).await
+    let account = connect_service(&app, &state, &connections, service, hint).await?;
+    app.state::<SyncService>().restart(&app).await;
+    Ok(account)
 }
 
 /// Stops waiting for the browser; the pending `connect` fails with `sign_in_cancelled`.
@@ -490,6 +493,7 @@ pub fn cancel_sign_in(connections: State<'_, Connections>, service: Service) -> 
 #[tauri::command]
 #[specta::specta]
 pub async fn disconnect(
+    app: AppHandle,
     state: State<'_, AppState>,
     connections: State<'_, Connections>,
     service: Service,
@@ -513,6 +517,7 @@ pub async fn disconnect(
         }
         state.with_store(|store| Ok(store.remove_account(engine_service)?))?;
         tracing::info!(?service, "account disconnected");
+        app.state::<SyncService>().restart(&app).await;
     }
     accounts(state, connections)
 }

@@ -4,24 +4,35 @@
 //! committed file differs from what the commands now produce; regenerate with
 //! `CRMSYNC_UPDATE_BINDINGS=1 cargo test -p crmsync-app bindings`.
 
-use tauri_specta::{collect_commands, Builder};
+use tauri_specta::{collect_commands, collect_events, Builder};
 
-use crate::{accounts, commands};
+use crate::{accounts, commands, mapping};
 
 /// The bindings file, relative to the workspace root.
 pub const BINDINGS_PATH: &str = "ui/src/bindings.ts";
 
 /// The specta builder that both the app (for invoke handling) and the exporter use.
 pub fn builder() -> Builder<tauri::Wry> {
-    Builder::<tauri::Wry>::new().commands(collect_commands![
-        commands::app_info,
-        commands::list_modules,
-        commands::enable_module,
-        accounts::accounts,
-        accounts::connect,
-        accounts::cancel_sign_in,
-        accounts::disconnect,
-    ])
+    Builder::<tauri::Wry>::new()
+        .commands(collect_commands![
+            commands::app_info,
+            commands::list_modules,
+            commands::enable_module,
+            commands::disable_module,
+            commands::preview_module,
+            commands::set_delete_propagation,
+            commands::sync_state,
+            commands::sync_now,
+            mapping::contact_mapping,
+            mapping::save_contact_mapping,
+            accounts::accounts,
+            accounts::connect,
+            accounts::cancel_sign_in,
+            accounts::disconnect,
+            mapping::contact_mapping,
+            mapping::save_contact_mapping,
+        ])
+        .events(collect_events![commands::SyncEvent])
 }
 
 /// Renders the TypeScript bindings.

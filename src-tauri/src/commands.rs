@@ -10,11 +10,17 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 use tauri::{AppHandle, State};
 
-use crmsync_engine::{ModuleKind, ModuleState, ModuleStatus, Service as EngineService, Store};
+use crmsync_connect::RoundDigest;
+use crmsync_core::Side;
+use crmsync_engine::{
+    ModuleKind, ModuleState, ModuleStatus, Progress, RoundStep, RoundSummary,
+    Service as EngineService, Store,
+};
 
 use crate::accounts::{connect_service, Connections, Service};
 use crate::error::{CommandError, ErrorCode};
 use crate::locale::Lang;
+use crate::sync::{NotRunning, SyncService};
 
 /// What the shell holds for the commands: the store, or why it could not be opened.
 pub struct AppState {
@@ -104,16 +110,49 @@ impl From<ModuleStatus> for Status {
     }
 }
 
+/// Why a module is inactive when the user did not choose it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum InactiveReason {
+    /// Its folder (calendar, list) was deleted in Microsoft 365, so the sync stopped; nothing
+    /// was deleted in the CRM.
+    ContainerDeleted,
+}
+
+/// Record counts of a module, from its last round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
+pub struct Counts {
+    /// Records linked on both sides (from the store; null until the engine reports it).
+    pub synced: Option<u32>,
+    /// CRM records not synced by rule (not yours, imported, beyond the first-sync cap).
+    pub excluded: u32,
+    /// Records that failed on their own in the last round.
+    pub failing: u32,
+}
+
+/// One record that failed on its own in the last round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
+pub struct FailureView {
+    pub label: String,
+    pub error: String,
+}
+
 /// One row of the integration page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
 pub struct ModuleView {
     pub module: Module,
     pub enabled: bool,
     pub status: Status,
+    /// Set when the module stopped on its own (see [`InactiveReason`]).
+    pub inactive_reason: Option<InactiveReason>,
     /// Delete the CRM record when it is deleted in Microsoft 365.
     pub delete_propagation: bool,
     /// RFC 3339, UTC.
     pub last_sync_at: Option<String>,
+    /// Counts from the last round this app ran; null before the first one.
+    pub counts: Option<Counts>,
+    /// The records that failed in that round (at most 20).
+    pub failures: Vec<FailureView>,
 }
 
 impl From<ModuleState> for ModuleView {
@@ -122,11 +161,57 @@ impl From<ModuleState> for ModuleView {
             module: m.module.into(),
             enabled: m.enabled,
             status: m.status.into(),
+            inactive_reason: None,
             delete_propagation: m.delete_propagation,
             last_sync_at: m
                 .last_sync_at
                 .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            counts: None,
+            failures: Vec::new(),
         }
+    }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl ModuleView {
+    /// Adds what the store's run history and the last round know.
+    fn with_details(
+        mut self,
+        store: &Store,
+        last: Option<&RoundDigest>,
+    ) -> Result<Self, CommandError> {
+        let module: ModuleKind = self.module.into();
+        if !self.enabled && self.status == Status::Inactive {
+            let last_run = store.runs(module, 1)?;
+            if last_run
+                .first()
+                .is_some_and(|r| r.outcome.as_deref() == Some("disabled"))
+            {
+                self.inactive_reason = Some(InactiveReason::ContainerDeleted);
+            }
+        }
+        if let (true, Some(d)) = (self.enabled, last) {
+            if let Some(plan) = &d.plan {
+                self.counts = Some(Counts {
+                    synced: None,
+                    excluded: to_u32(plan.excluded_total()),
+                    failing: to_u32(d.failures.len()),
+                });
+            }
+            self.failures = d
+                .failures
+                .iter()
+                .take(20)
+                .map(|f| FailureView {
+                    label: f.label.clone(),
+                    error: f.error.clone(),
+                })
+                .collect();
+        }
+        Ok(self)
     }
 }
 
@@ -154,11 +239,36 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
     }
 }
 
-/// Every module's state, read from the store.
+/// Every module's state, read from the store, with the counts of its last round.
 #[tauri::command]
 #[specta::specta]
-pub fn list_modules(state: State<'_, AppState>) -> Result<Vec<ModuleView>, CommandError> {
-    state.with_store(|store| Ok(store.modules()?.into_iter().map(Into::into).collect()))
+pub async fn list_modules(
+    state: State<'_, AppState>,
+    sync: State<'_, SyncService>,
+) -> Result<Vec<ModuleView>, CommandError> {
+    let modules = state.with_store(|store| Ok(store.modules()?))?;
+    let mut out = Vec::with_capacity(modules.len());
+    for m in modules {
+        let last = if m.enabled {
+            sync.last_round(m.module).await
+        } else {
+            None
+        };
+        out.push(state.with_store(|store| ModuleView::from(m).with_details(store, last.as_ref()))?);
+    }
+    Ok(out)
+}
+
+/// One module's row, read again (after a change).
+async fn module_view(
+    state: &AppState,
+    sync: &SyncService,
+    module: ModuleKind,
+) -> Result<ModuleView, CommandError> {
+    let last = sync.last_round(module).await;
+    state.with_store(|store| {
+        ModuleView::from(store.module(module)?).with_details(store, last.as_ref())
+    })
 }
 
 /// Enables a module's sync (design.md §1 item 2). The Zoho CRM account must
@@ -171,6 +281,7 @@ pub async fn enable_module(
     app: AppHandle,
     state: State<'_, AppState>,
     connections: State<'_, Connections>,
+    sync: State<'_, SyncService>,
     module: Module,
 ) -> Result<ModuleView, CommandError> {
     tracing::info!(module = ?module, "enable requested");
@@ -196,5 +307,251 @@ pub async fn enable_module(
         )
         .await?;
     }
-    state.with_store(|store| Ok(store.enable(module.into(), Utc::now())?.into()))
+    let kind: ModuleKind = module.into();
+    state.with_store(|store| Ok(store.enable(kind, Utc::now())?))?;
+    // A Microsoft 365 sign-in just made may be the one the worker was waiting for.
+    if sync.sync_now().await.is_err() {
+        sync.restart(&app).await;
+    }
+    module_view(&state, &sync, kind).await
+}
+
+/// What the app's sync is doing now (also sent as `SyncEvent::State` when it changes).
+#[tauri::command]
+#[specta::specta]
+pub fn sync_state(sync: State<'_, SyncService>) -> SyncState {
+    sync.state()
+}
+
+/// Runs a round of every enabled module now.
+#[tauri::command]
+#[specta::specta]
+pub async fn sync_now(sync: State<'_, SyncService>) -> Result<(), CommandError> {
+    sync.sync_now().await
+}
+
+/// Sets "Delete the CRM record when it is deleted in Microsoft 365" (off by default).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_delete_propagation(
+    state: State<'_, AppState>,
+    sync: State<'_, SyncService>,
+    module: Module,
+    on: bool,
+) -> Result<ModuleView, CommandError> {
+    let kind: ModuleKind = module.into();
+    state.with_store(|store| Ok(store.set_delete_propagation(kind, on, Utc::now())?))?;
+    tracing::info!(?module, on, "delete propagation set");
+    module_view(&state, &sync, kind).await
+}
+
+/// What enabling (or the next round of) a module would do, counted. Writes nothing remotely.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
+pub struct Preview {
+    pub module: Module,
+    /// CRM records to copy to Microsoft 365.
+    pub to_microsoft: u32,
+    /// Microsoft 365 items to create in the CRM.
+    pub to_crm: u32,
+    /// Records to update on either side.
+    pub updates: u32,
+    /// Records to delete on either side.
+    pub deletes: u32,
+    /// CRM records left out: came in by import or migration.
+    pub excluded_imported: u32,
+    /// CRM records left out: owned by another CRM user.
+    pub excluded_not_yours: u32,
+    /// CRM records left out for now: beyond the first-sync limit, or not checked yet.
+    pub excluded_later: u32,
+    /// Set when a safety guard would pause the sync (why).
+    pub pause: Option<String>,
+    /// The plan, one line per action.
+    pub plan_text: String,
+}
+
+impl Preview {
+    fn of(module: Module, d: &RoundDigest) -> Preview {
+        let plan = d.plan.clone().unwrap_or_default();
+        let excluded = |key: &str| to_u32(plan.excluded.get(key).copied().unwrap_or(0));
+        let imported = excluded("imported");
+        let not_yours = excluded("not_owner");
+        Preview {
+            module,
+            to_microsoft: to_u32(plan.create_in_graph),
+            to_crm: to_u32(plan.create_in_crm),
+            updates: to_u32(plan.update_graph + plan.update_crm),
+            deletes: to_u32(plan.delete_in_graph + plan.delete_in_crm),
+            excluded_imported: imported,
+            excluded_not_yours: not_yours,
+            excluded_later: to_u32(plan.excluded_total())
+                .saturating_sub(imported)
+                .saturating_sub(not_yours),
+            pause: plan.pause.clone(),
+            plan_text: plan.text,
+        }
+    }
+}
+
+/// Previews a module's first sync (or its next round): a dry run against both services.
+#[tauri::command]
+#[specta::specta]
+pub async fn preview_module(
+    sync: State<'_, SyncService>,
+    module: Module,
+) -> Result<Preview, CommandError> {
+    let digest = sync.preview(module.into()).await?;
+    Ok(Preview::of(module, &digest))
+}
+
+/// Disables a module: removes its folder (and the copies in it) from Microsoft 365. CRM
+/// records are never touched.
+#[tauri::command]
+#[specta::specta]
+pub async fn disable_module(
+    state: State<'_, AppState>,
+    sync: State<'_, SyncService>,
+    module: Module,
+) -> Result<ModuleView, CommandError> {
+    let kind: ModuleKind = module.into();
+    tracing::info!(?module, "disable requested");
+    sync.disable(kind).await?;
+    module_view(&state, &sync, kind).await
+}
+
+/// What the app's sync is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SyncState {
+    /// Reloading the saved sign-ins.
+    Starting,
+    /// Running on schedule, waiting for the next round.
+    Idle,
+    /// A round of `module` is running.
+    Syncing { module: Module },
+    /// The user paused all sync.
+    Paused,
+    /// An account is not connected.
+    NotConnected,
+    /// The saved sign-in of `service` no longer works: connect it again.
+    NeedsSignIn { service: Service },
+    /// The sync could not start; `message` says why.
+    Failed { message: String },
+}
+
+impl From<NotRunning> for SyncState {
+    fn from(n: NotRunning) -> Self {
+        match n {
+            NotRunning::NotConnected => SyncState::NotConnected,
+            NotRunning::NeedsSignIn(service) => SyncState::NeedsSignIn {
+                service: service.into(),
+            },
+            NotRunning::Paused => SyncState::Paused,
+            NotRunning::Failed(message) => SyncState::Failed { message },
+        }
+    }
+}
+
+/// How a round ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RoundResult {
+    Completed {
+        executed: u32,
+        writes: u32,
+    },
+    Paused {
+        reason: String,
+    },
+    /// The Microsoft 365 folder was deleted: the module is now inactive.
+    Disabled,
+    Cancelled,
+    /// A service asked to slow down; the next round waits longer.
+    Throttled,
+    Failed {
+        error: String,
+    },
+}
+
+impl From<&RoundSummary> for RoundResult {
+    fn from(s: &RoundSummary) -> Self {
+        match s {
+            RoundSummary::Completed { executed, writes } => RoundResult::Completed {
+                executed: to_u32(*executed),
+                writes: to_u32(*writes),
+            },
+            RoundSummary::Paused { reason } => RoundResult::Paused {
+                reason: reason.clone(),
+            },
+            RoundSummary::Disabled => RoundResult::Disabled,
+            RoundSummary::Cancelled => RoundResult::Cancelled,
+            RoundSummary::Throttled { .. } => RoundResult::Throttled,
+            RoundSummary::Failed { error } => RoundResult::Failed {
+                error: error.clone(),
+            },
+        }
+    }
+}
+
+/// Sync progress, sent to the window as the `sync-event` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type, tauri_specta::Event)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SyncEvent {
+    /// What the sync is doing changed.
+    State { state: SyncState },
+    /// A round of `module` started.
+    Started { module: Module },
+    /// Reading the changes of one service.
+    Observing { module: Module, service: Service },
+    /// The plan is made: this many changes to make.
+    Planned { module: Module, actions: u32 },
+    /// `done` of `total` changes are made.
+    Executed {
+        module: Module,
+        done: u32,
+        total: u32,
+    },
+    /// The round ended.
+    Finished { module: Module, result: RoundResult },
+    /// A service throttles: the next round waits this many seconds.
+    BackingOff { wait_secs: u32 },
+}
+
+impl SyncEvent {
+    /// The window's view of a worker progress event.
+    pub fn from_progress(p: &Progress) -> Option<SyncEvent> {
+        Some(match p {
+            Progress::Started { module } => SyncEvent::Started {
+                module: (*module).into(),
+            },
+            Progress::Step { module, step } => {
+                let module = (*module).into();
+                match *step {
+                    RoundStep::Observing { side } => SyncEvent::Observing {
+                        module,
+                        service: match side {
+                            Side::Crm => Service::Zoho,
+                            Side::Graph => Service::Microsoft,
+                        },
+                    },
+                    RoundStep::Planned { actions } => SyncEvent::Planned {
+                        module,
+                        actions: to_u32(actions),
+                    },
+                    RoundStep::Executed { done, total } => SyncEvent::Executed {
+                        module,
+                        done: to_u32(done),
+                        total: to_u32(total),
+                    },
+                }
+            }
+            Progress::Finished { module, summary } => SyncEvent::Finished {
+                module: (*module).into(),
+                result: summary.into(),
+            },
+            Progress::BackingOff { wait_ms } => SyncEvent::BackingOff {
+                wait_secs: u32::try_from(wait_ms.div_ceil(1000)).unwrap_or(u32::MAX),
+            },
+            Progress::Stopped => return None,
+        })
+    }
 }

@@ -35,6 +35,10 @@ pub enum ErrorCode {
     NoKeychain,
     /// The OS keychain refused to save or delete the sign-in.
     Keychain,
+    /// The sync is not running (an account is missing, needs a new sign-in, or sync is paused).
+    NotSyncing,
+    /// A sync operation (preview, disable) failed; the message says why.
+    Sync,
 }
 
 /// Every command fails with this: a code for the UI and a message for the user.

@@ -1,12 +1,16 @@
-//! CRM Sync desktop shell. It only wires: the store and (later) the sync worker
-//! come from the engine crates; this crate owns windows, tray, plugins and IPC.
+//! CRM Sync desktop shell. It only wires: the store and the sync worker come from the
+//! engine crates, the modules from crmsync-connect; this crate owns windows, tray,
+//! notifications, plugins and IPC.
 
 mod accounts;
 mod bindings;
 mod commands;
 mod error;
 mod locale;
+mod mapping;
+mod notify;
 mod sandbox;
+mod sync;
 mod tray;
 
 use std::sync::Mutex;
@@ -123,6 +127,7 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_store::Builder::default().build())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_notification::init())
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             // After the plugins: a second launch has already handed over to the first.
@@ -130,9 +135,16 @@ pub fn run() {
             app.manage(state);
             app.manage(sandbox);
             app.manage(connections);
+            app.manage(sync::SyncService::default());
+            app.manage(notify::Notified::default());
             specta.mount_events(app);
             tray::build(app.handle())?;
             exit_on_signal(app.handle().clone());
+            // Reload the saved sign-ins and start the sync worker.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                handle.state::<sync::SyncService>().restart(&handle).await;
+            });
             tracing::info!(data_dir = %app.state::<AppState>().data_dir, "CRM Sync started");
             Ok(())
         })
@@ -149,7 +161,10 @@ pub fn run() {
         .expect("error while building CRM Sync");
     app.run(|app, event| {
         if let tauri::RunEvent::Exit = event {
-            // Save the sandbox's demo data for the next run.
+            // Stop the worker between two actions, then save the sandbox's demo data.
+            if let Some(sync) = app.try_state::<sync::SyncService>() {
+                tauri::async_runtime::block_on(sync.stop());
+            }
             if let Some(sandbox) = app.try_state::<Sandbox>() {
                 sandbox.stop();
             }

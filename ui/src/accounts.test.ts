@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { accountRow, accountsPanel, dataCentreText, errorText, rowState } from "./accounts";
-import type { Backend } from "./backend";
-import type { AccountView, Accounts, CommandError, Module, ModuleView, Result, Service } from "./bindings";
+import type { AccountView, Accounts, CommandError, ModuleView, Result, Service } from "./bindings";
 import { translator } from "./i18n";
 import { mountIntegration } from "./integration";
+import { BaseFakeBackend } from "./testing";
 
 const en = translator("en");
 const ja = translator("ja");
@@ -101,38 +101,26 @@ describe("texts", () => {
   });
 });
 
-class Fake implements Backend {
-  calls: string[] = [];
-  state: Accounts = { ...none };
+class Fake extends BaseFakeBackend {
   connectResult: (s: Service) => Promise<Result<AccountView, CommandError>> = async () => ({
     status: "ok",
     data: zoho,
   });
-  async appInfo() {
-    return { version: "0", data_dir: "/d", lang: "en" as const, mode: { kind: "sandbox" as const, url: "http://x" } };
-  }
-  async listModules(): Promise<Result<ModuleView[], CommandError>> {
+  override async listModules(): Promise<Result<ModuleView[], CommandError>> {
     return { status: "ok", data: [] };
   }
-  async enableModule(m: Module): Promise<Result<ModuleView, CommandError>> {
-    this.calls.push(`enable ${m}`);
-    return { status: "error", error: { code: "zoho_not_connected", message: "connect your Zoho CRM account first" } };
-  }
-  async accounts(): Promise<Result<Accounts, CommandError>> {
-    return { status: "ok", data: this.state };
-  }
-  async connect(s: Service) {
+  override async connect(s: Service) {
     this.calls.push(`connect ${s}`);
     return this.connectResult(s);
   }
-  async cancelSignIn(s: Service) {
+  override async cancelSignIn(s: Service) {
     this.calls.push(`cancel ${s}`);
     return true;
   }
-  async disconnect(s: Service): Promise<Result<Accounts, CommandError>> {
+  override async disconnect(s: Service): Promise<Result<Accounts, CommandError>> {
     this.calls.push(`disconnect ${s}`);
-    this.state = { ...this.state, [s]: null };
-    return { status: "ok", data: this.state };
+    this.accountsState = { ...this.accountsState, [s]: null };
+    return { status: "ok", data: this.accountsState };
   }
 }
 
@@ -155,7 +143,7 @@ describe("the accounts panel on the integration page", () => {
     await flush();
     expect(root.querySelector("#account-zoho")?.getAttribute("data-state")).toBe("signing_in");
     expect(document.activeElement?.id).toBe("cancel-zoho");
-    backend.state = { ...none, zoho };
+    backend.accountsState = { ...none, zoho };
     finish({ status: "ok", data: zoho });
     await flush();
     await flush();
@@ -181,7 +169,7 @@ describe("the accounts panel on the integration page", () => {
 
   it("Disconnect shows the service as not connected again", async () => {
     const backend = new Fake();
-    backend.state = { zoho, microsoft, signing_in: [] };
+    backend.accountsState = { zoho, microsoft, signing_in: [] };
     await mountIntegration(root, backend, en);
     root.querySelector<HTMLButtonElement>("#disconnect-microsoft")?.click();
     await flush();

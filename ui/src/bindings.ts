@@ -15,7 +15,7 @@ async appInfo() : Promise<AppInfo> {
     return await TAURI_INVOKE("app_info");
 },
 /**
- * Every module's state, read from the store.
+ * Every module's state, read from the store, with the counts of its last round.
  */
 async listModules() : Promise<Result<ModuleView[], CommandError>> {
     try {
@@ -34,6 +34,88 @@ async listModules() : Promise<Result<ModuleView[], CommandError>> {
 async enableModule(module: Module) : Promise<Result<ModuleView, CommandError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("enable_module", { module }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Disables a module: removes its folder (and the copies in it) from Microsoft 365. CRM
+ * records are never touched.
+ */
+async disableModule(module: Module) : Promise<Result<ModuleView, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("disable_module", { module }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Previews a module's first sync (or its next round): a dry run against both services.
+ */
+async previewModule(module: Module) : Promise<Result<Preview, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("preview_module", { module }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Sets "Delete the CRM record when it is deleted in Microsoft 365" (off by default).
+ */
+async setDeletePropagation(module: Module, on: boolean) : Promise<Result<ModuleView, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_delete_propagation", { module, on }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * What the app's sync is doing now (also sent as `SyncEvent::State` when it changes).
+ */
+async syncState() : Promise<SyncState> {
+    return await TAURI_INVOKE("sync_state");
+},
+/**
+ * Runs a round of every enabled module now.
+ */
+async syncNow() : Promise<Result<null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("sync_now") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * What the contact field-mapping dialog shows. Reads the CRM's Contacts fields afresh, so a
+ * custom field added since the last sign-in is offered.
+ * 
+ * # Errors
+ * `not_syncing` when the accounts are not both connected; `sync` when the CRM's field
+ * metadata cannot be read; `store`.
+ */
+async contactMapping() : Promise<Result<MappingDialog, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("contact_mapping") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Validates and stores the contact mapping and the delete checkbox (Save in the dialog). A
+ * mapping with a blocking problem is not stored; every problem is returned for its row.
+ * 
+ * # Errors
+ * As [`contact_mapping`].
+ */
+async saveContactMapping(lines: MappingLine[], deletePropagation: boolean) : Promise<Result<MappingCheck, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("save_contact_mapping", { lines, deletePropagation }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -79,12 +161,48 @@ async disconnect(service: Service) : Promise<Result<Accounts, CommandError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * What the contact field-mapping dialog shows. Reads the CRM's Contacts fields afresh, so a
+ * custom field added since the last sign-in is offered.
+ * 
+ * # Errors
+ * `not_syncing` when the accounts are not both connected; `sync` when the CRM's field
+ * metadata cannot be read; `store`.
+ */
+async contactMapping() : Promise<Result<MappingDialog, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("contact_mapping") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Validates and stores the contact mapping and the delete checkbox (Save in the dialog). A
+ * mapping with a blocking problem is not stored; every problem is returned for its row.
+ * 
+ * # Errors
+ * As [`contact_mapping`].
+ */
+async saveContactMapping(lines: MappingLine[], deletePropagation: boolean) : Promise<Result<MappingCheck, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("save_contact_mapping", { lines, deletePropagation }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
 /** user-defined events **/
 
 
+export const events = __makeEvents__<{
+syncEvent: SyncEvent
+}>({
+syncEvent: "sync-event"
+})
 
 /** user-defined constants **/
 
@@ -136,6 +254,46 @@ mode: Mode }
  * Every command fails with this: a code for the UI and a message for the user.
  */
 export type CommandError = { code: ErrorCode; message: string }
+/**
+ * Record counts of a module, from its last round.
+ */
+export type Counts = { 
+/**
+ * Records linked on both sides (from the store; null until the engine reports it).
+ */
+synced: number | null; 
+/**
+ * CRM records not synced by rule (not yours, imported, beyond the first-sync cap).
+ */
+excluded: number; 
+/**
+ * Records that failed on their own in the last round.
+ */
+failing: number }
+/**
+ * A CRM field a mapping may name.
+ */
+export type CrmFieldView = { 
+/**
+ * API name (`Mailing_City`, `Nickname_Custom`, ...).
+ */
+api_name: string; 
+/**
+ * A readable name.
+ */
+label: string; 
+/**
+ * Zoho data type (`text`, `email`, `phone`, `picklist`, `date`, ...).
+ */
+data_type: string; 
+/**
+ * A custom field of this CRM org.
+ */
+custom: boolean; 
+/**
+ * The Microsoft fields (ids) whose content this field can carry both ways.
+ */
+targets: string[] }
 /**
  * A stable, machine-readable error code the UI can branch on.
  */
@@ -191,11 +349,78 @@ export type ErrorCode =
 /**
  * The OS keychain refused to save or delete the sign-in.
  */
-"keychain"
+"keychain" | 
+/**
+ * The sync is not running (an account is missing, needs a new sign-in, or sync is paused).
+ */
+"not_syncing" | 
+/**
+ * A sync operation (preview, disable) failed; the message says why.
+ */
+"sync"
+/**
+ * One record that failed on its own in the last round.
+ */
+export type FailureView = { label: string; error: string }
+/**
+ * Why a module is inactive when the user did not choose it.
+ */
+export type InactiveReason = 
+/**
+ * Its folder (calendar, list) was deleted in Microsoft 365, so the sync stopped; nothing
+ * was deleted in the CRM.
+ */
+"container_deleted"
 /**
  * A language the UI speaks.
  */
 export type Lang = "en" | "ja"
+/**
+ * The answer to Save.
+ */
+export type MappingCheck = { 
+/**
+ * The mapping and the checkbox were stored (no blocking problem).
+ */
+saved: boolean; problems: MappingProblem[] }
+/**
+ * Everything the dialog shows.
+ */
+export type MappingDialog = { ms_fields: MsFieldView[]; crm_fields: CrmFieldView[]; 
+/**
+ * The stored mapping (the default when none is stored yet).
+ */
+current: MappingLine[]; 
+/**
+ * The default mapping ("Reset to defaults").
+ */
+defaults: MappingLine[]; 
+/**
+ * The delete checkbox of Contacts.
+ */
+delete_propagation: boolean }
+/**
+ * One line of a mapping.
+ */
+export type MappingLine = { crm_field: string; ms_field: string }
+/**
+ * A problem with a mapping, tied to the row(s) it concerns.
+ */
+export type MappingProblem = { 
+/**
+ * `unsupported_ms_field`, `unknown_crm_field`, `crm_field_mapped_twice`,
+ * `read_only_crm_field`, `incompatible_types`, `several_crm_fields_for_one_ms_field`,
+ * `more_fields_than_graph_holds` (a warning).
+ */
+kind: string; ms_field: string | null; crm_field: string | null; 
+/**
+ * English text (the UI translates by `kind`).
+ */
+message: string; 
+/**
+ * False for a warning: the mapping is saved anyway.
+ */
+blocking: boolean }
 /**
  * Which services the app talks to.
  */
@@ -217,13 +442,98 @@ export type Module = "events" | "contacts" | "tasks"
  */
 export type ModuleView = { module: Module; enabled: boolean; status: Status; 
 /**
+ * Set when the module stopped on its own (see [`InactiveReason`]).
+ */
+inactive_reason: InactiveReason | null; 
+/**
  * Delete the CRM record when it is deleted in Microsoft 365.
  */
 delete_propagation: boolean; 
 /**
  * RFC 3339, UTC.
  */
-last_sync_at: string | null }
+last_sync_at: string | null; 
+/**
+ * Counts from the last round this app ran; null before the first one.
+ */
+counts: Counts | null; 
+/**
+ * The records that failed in that round (at most 20).
+ */
+failures: FailureView[] }
+/**
+ * A Microsoft contact field the dialog offers (one row per slot).
+ */
+export type MsFieldView = { 
+/**
+ * Graph property id (`givenName`, `businessAddress.city`, ...).
+ */
+id: string; 
+/**
+ * English label (the UI translates by `id`).
+ */
+label: string; 
+/**
+ * What the field holds: `line`, `multiline`, `email`, `phone`, `url` or `date`.
+ */
+content: string; 
+/**
+ * Rows for this field: 1 for a single value; a list field takes several CRM fields, in
+ * order (Graph keeps at most 3 e-mails, 2 business and 2 home phones).
+ */
+slots: number }
+/**
+ * What enabling (or the next round of) a module would do, counted. Writes nothing remotely.
+ */
+export type Preview = { module: Module; 
+/**
+ * CRM records to copy to Microsoft 365.
+ */
+to_microsoft: number; 
+/**
+ * Microsoft 365 items to create in the CRM.
+ */
+to_crm: number; 
+/**
+ * Records to update on either side.
+ */
+updates: number; 
+/**
+ * Records to delete on either side.
+ */
+deletes: number; 
+/**
+ * CRM records left out: came in by import or migration.
+ */
+excluded_imported: number; 
+/**
+ * CRM records left out: owned by another CRM user.
+ */
+excluded_not_yours: number; 
+/**
+ * CRM records left out for now: beyond the first-sync limit, or not checked yet.
+ */
+excluded_later: number; 
+/**
+ * Set when a safety guard would pause the sync (why).
+ */
+pause: string | null; 
+/**
+ * The plan, one line per action.
+ */
+plan_text: string }
+/**
+ * How a round ended.
+ */
+export type RoundResult = { kind: "completed"; executed: number; writes: number } | { kind: "paused"; reason: string } | 
+/**
+ * The Microsoft 365 folder was deleted: the module is now inactive.
+ */
+{ kind: "disabled" } | { kind: "cancelled" } | 
+/**
+ * A service asked to slow down; the next round waits longer.
+ */
+{ kind: "throttled" } | { kind: "failed"; error: string }
 /**
  * A service the user connects, as the UI names it.
  */
@@ -232,6 +542,70 @@ export type Service = "zoho" | "microsoft"
  * A module's status as the integration page shows it.
  */
 export type Status = { kind: "inactive" } | { kind: "active" } | { kind: "paused"; reason: string } | { kind: "needs_sign_in" } | { kind: "error"; reason: string }
+/**
+ * Sync progress, sent to the window as the `sync-event` event.
+ */
+export type SyncEvent = 
+/**
+ * What the sync is doing changed.
+ */
+{ kind: "state"; state: SyncState } | 
+/**
+ * A round of `module` started.
+ */
+{ kind: "started"; module: Module } | 
+/**
+ * Reading the changes of one service.
+ */
+{ kind: "observing"; module: Module; service: Service } | 
+/**
+ * The plan is made: this many changes to make.
+ */
+{ kind: "planned"; module: Module; actions: number } | 
+/**
+ * `done` of `total` changes are made.
+ */
+{ kind: "executed"; module: Module; done: number; total: number } | 
+/**
+ * The round ended.
+ */
+{ kind: "finished"; module: Module; result: RoundResult } | 
+/**
+ * A service throttles: the next round waits this many seconds.
+ */
+{ kind: "backing_off"; wait_secs: number }
+/**
+ * What the app's sync is doing.
+ */
+export type SyncState = 
+/**
+ * Reloading the saved sign-ins.
+ */
+{ kind: "starting" } | 
+/**
+ * Running on schedule, waiting for the next round.
+ */
+{ kind: "idle" } | 
+/**
+ * A round of `module` is running.
+ */
+{ kind: "syncing"; module: Module } | 
+/**
+ * The user paused all sync.
+ */
+{ kind: "paused" } | 
+/**
+ * An account is not connected.
+ */
+{ kind: "not_connected" } | 
+/**
+ * The saved sign-in of `service` no longer works: connect it again.
+ */
+{ kind: "needs_sign_in"; service: Service } | 
+/**
+ * The sync could not start; `message` says why.
+ */
+{ kind: "failed"; message: string }
 
 /** tauri-specta globals **/
 

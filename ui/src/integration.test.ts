@@ -1,51 +1,24 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import type { Backend } from "./backend";
-import type { AccountView, Accounts, CommandError, Module, ModuleView, Result } from "./bindings";
+import type { AccountView, CommandError, Module, ModuleView, Preview, Result } from "./bindings";
 import { translator } from "./i18n";
-import { moduleCard, mountIntegration, statusText } from "./integration";
+import { countsText, disableText, moduleCard, mountIntegration, previewLines, statusText, syncStateText } from "./integration";
+import { estimateLeft, nextProgress, progressText, type RoundProgress } from "./progress";
+import { BaseFakeBackend, flush, moduleView as view, preview } from "./testing";
 
 const t = translator("en");
+const ja = translator("ja");
+const noop = { enable: () => {}, disable: () => {}, syncNow: () => {}, setDeletePropagation: () => {} };
 
-function view(module: Module, overrides: Partial<ModuleView> = {}): ModuleView {
-  return { module, enabled: false, status: { kind: "inactive" }, delete_propagation: false, last_sync_at: null, ...overrides };
-}
-
-class FakeBackend implements Backend {
-  enableCalls: Module[] = [];
-  constructor(
-    private modules: Result<ModuleView[], CommandError>,
-    private enableResult: (m: Module) => Result<ModuleView, CommandError>,
-  ) {}
-  async appInfo() {
-    return { version: "0.0.0", data_dir: "/tmp/x", lang: "en" as const, mode: { kind: "sandbox" as const, url: "http://127.0.0.1:1" } };
-  }
-  async listModules() {
-    return this.modules;
-  }
-  async enableModule(module: Module) {
-    this.enableCalls.push(module);
-    return this.enableResult(module);
-  }
-  async accounts(): Promise<Result<Accounts, CommandError>> {
-    return { status: "ok", data: { zoho: null, microsoft: null, signing_in: [] } };
-  }
-  async connect(): Promise<Result<AccountView, CommandError>> {
-    return { status: "error", error: { code: "sign_in_cancelled", message: "sign-in cancelled" } };
-  }
-  async cancelSignIn() {
-    return false;
-  }
-  async disconnect(): Promise<Result<Accounts, CommandError>> {
-    return this.accounts();
-  }
-}
-
-const allInactive: Result<ModuleView[], CommandError> = {
-  status: "ok",
-  data: [view("events"), view("contacts"), view("tasks")],
+const zoho: AccountView = {
+  service: "zoho",
+  user_id: "1",
+  email: "aiko.tanaka@sakura-demo.example",
+  display_name: "Aiko Tanaka",
+  organisation: "Sakura Demo",
+  data_centre: "us",
+  connected_at: "2026-11-25T04:00:00Z",
 };
-
-const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
+const microsoft: AccountView = { ...zoho, service: "microsoft", user_id: "m", organisation: "sakura-demo.example", data_centre: null };
 
 describe("statusText", () => {
   it("shows the reason of a paused or failing module", () => {
@@ -53,24 +26,140 @@ describe("statusText", () => {
       "Paused — 1,200 deletions waiting for you",
     );
     expect(statusText({ kind: "active" }, t)).toBe("Active");
-    expect(statusText({ kind: "needs_sign_in" }, translator("ja"))).toBe("サインインが必要");
+    expect(statusText({ kind: "needs_sign_in" }, ja)).toBe("サインインが必要");
   });
 });
 
 describe("moduleCard", () => {
-  it("labels the card and hides Enable once the module is enabled", () => {
-    const inactive = moduleCard(view("contacts"), t, () => {});
+  it("offers Enable only while inactive, with no delete checkbox", () => {
+    const inactive = moduleCard(view("contacts"), t, noop);
     expect(inactive.id).toBe("module-contacts");
     expect(inactive.querySelector("#status-contacts")?.textContent).toBe("Inactive");
-    const button = inactive.querySelector<HTMLButtonElement>("#enable-contacts");
-    expect(button?.hidden).toBe(false);
-    expect(button?.getAttribute("aria-label")).toBe("Enable Contacts sync");
+    expect(inactive.querySelector("#enable-contacts")?.getAttribute("aria-label")).toBe("Enable Contacts sync");
+    expect(inactive.querySelector("#delete-contacts")).toBeNull();
+    expect(inactive.querySelector("#sync-contacts")).toBeNull();
+    expect(inactive.querySelector("#last-sync-contacts")?.textContent).toBe("Not synced yet");
+  });
 
-    const active = moduleCard(view("contacts", { enabled: true, status: { kind: "active" } }), t, () => {});
-    expect(active.querySelector<HTMLButtonElement>("#enable-contacts")?.hidden).toBe(true);
-    expect(active.dataset["status"]).toBe("active");
+  it("shows an enabled module's counts, Sync now, Disable and the delete checkbox (off by default)", () => {
+    const card = moduleCard(
+      view("contacts", {
+        enabled: true,
+        status: { kind: "active" },
+        counts: { synced: 40, excluded: 3, failing: 1 },
+        failures: [{ label: "Kenji Ito", error: "the service refused the record: bad e-mail" }],
+      }),
+      t,
+      noop,
+    );
+    expect(card.querySelector("#enable-contacts")).toBeNull();
+    expect(card.querySelector("#sync-contacts")?.getAttribute("aria-label")).toBe("Sync Contacts now");
+    expect(card.querySelector("#disable-contacts")?.textContent).toBe("Disable");
+    const box = card.querySelector<HTMLInputElement>("#delete-contacts");
+    expect(box?.checked).toBe(false);
+    expect(box?.closest("label")?.textContent).toBe("Delete the CRM record when it is deleted in Microsoft 365");
+    expect(card.querySelector("#counts-contacts")?.textContent).toBe("40 synced · 3 excluded · 1 failing");
+    expect(card.querySelector("#failures-contacts li")?.textContent).toBe(
+      "Kenji Ito: the service refused the record: bad e-mail",
+    );
+    expect(card.querySelector<HTMLElement>("#progress-contacts")?.hidden).toBe(true);
+  });
+
+  it("says why a module stopped when its folder was deleted in Microsoft 365", () => {
+    const v = view("contacts", { inactive_reason: "container_deleted" });
+    expect(moduleCard(v, t, noop).querySelector("#reason-contacts")?.textContent).toBe(
+      "Sync stopped because the “Zoho CRM Contacts” folder was deleted in Microsoft 365. Nothing was deleted in the CRM.",
+    );
+    expect(moduleCard(v, ja, noop).querySelector("#reason-contacts")?.textContent).toContain("「Zoho CRM Contacts」フォルダー");
+  });
+
+  it("leaves out the synced count until it is known", () => {
+    expect(countsText(view("tasks", { counts: { synced: null, excluded: 0, failing: 2 } }), t)).toBe(
+      "0 excluded · 2 failing",
+    );
+    expect(countsText(view("tasks"), t)).toBeNull();
   });
 });
+
+describe("texts", () => {
+  it("words the preview with counts and why records are excluded", () => {
+    const p = preview("contacts", { to_microsoft: 12, excluded_imported: 3, excluded_not_yours: 2 });
+    expect(previewLines(p, t)).toEqual([
+      "12 contacts will be copied to Microsoft 365.",
+      "5 excluded: 3 imported / 2 not yours",
+    ]);
+    expect(previewLines(preview("contacts", { to_microsoft: 1 }), t)).toEqual([
+      "1 contact will be copied to Microsoft 365.",
+      "None excluded.",
+    ]);
+    expect(previewLines(p, ja)[0]).toBe("12 件の連絡先を Microsoft 365 にコピーします。");
+  });
+
+  it("states exactly what disabling removes and what stays", () => {
+    expect(disableText("contacts", 12, t)).toBe(
+      "The “Zoho CRM Contacts” folder and its 12 contacts will be removed from Microsoft 365. Your CRM contacts stay.",
+    );
+    expect(disableText("contacts", null, t)).toBe(
+      "The “Zoho CRM Contacts” folder and its contacts will be removed from Microsoft 365. Your CRM contacts stay.",
+    );
+    expect(disableText("tasks", 1, ja)).toBe(
+      "Microsoft 365 から「Zoho CRM Tasks」リストとその中の1 件のタスクが削除されます。CRM のタスクはそのまま残ります。",
+    );
+  });
+
+  it("words every sync state", () => {
+    expect(syncStateText({ kind: "needs_sign_in", service: "microsoft" }, t)).toBe(
+      "Your Microsoft 365 sign-in is no longer valid. Connect it again to resume the sync.",
+    );
+    expect(syncStateText({ kind: "syncing", module: "contacts" }, ja)).toBe("連絡先を同期しています…");
+  });
+});
+
+describe("progress", () => {
+  it("follows a round from start to finish with a time-left estimate", () => {
+    let p: RoundProgress | null | undefined = nextProgress(null, { kind: "started", module: "contacts" }, 0);
+    expect(p).toEqual({ phase: "starting" });
+    p = nextProgress(p ?? null, { kind: "observing", module: "contacts", service: "zoho" }, 10);
+    expect(progressText(p as RoundProgress, t, 10)).toBe("Reading changes from Zoho CRM…");
+    p = nextProgress(p ?? null, { kind: "planned", module: "contacts", actions: 10 }, 1_000);
+    expect(progressText(p as RoundProgress, t, 1_000)).toBe("10 changes to make");
+    p = nextProgress(p ?? null, { kind: "executed", module: "contacts", done: 2, total: 10 }, 31_000);
+    // 2 changes in 30 s: 8 more take about 2 minutes.
+    expect(estimateLeft(p as RoundProgress, 31_000)).toBe(120_000);
+    expect(progressText(p as RoundProgress, t, 31_000)).toBe("2 of 10 changes made · about 2 min left");
+    p = nextProgress(p ?? null, { kind: "executed", module: "contacts", done: 9, total: 10 }, 46_000);
+    expect(progressText(p as RoundProgress, ja, 46_000)).toBe("10 件中 9 件を反映しました · 残り 1 分未満");
+    expect(nextProgress(p ?? null, { kind: "finished", module: "contacts", result: { kind: "disabled" } }, 50_000)).toBeNull();
+  });
+});
+
+class Fake extends BaseFakeBackend {
+  previewResult: Result<Preview, CommandError> = { status: "ok", data: preview("contacts") };
+  enableResult: (m: Module) => Result<ModuleView, CommandError> = (m) => ({
+    status: "ok",
+    data: view(m, { enabled: true, status: { kind: "active" } }),
+  });
+  override async previewModule(module: Module) {
+    this.calls.push(`preview ${module}`);
+    return this.previewResult;
+  }
+  override async enableModule(module: Module) {
+    this.calls.push(`enable ${module}`);
+    const r = this.enableResult(module);
+    if (r.status === "ok") {
+      this.modules = {
+        status: "ok",
+        data: (this.modules.status === "ok" ? this.modules.data : []).map((v) => (v.module === module ? r.data : v)),
+      };
+    }
+    return r;
+  }
+  override async connect(service: "zoho" | "microsoft"): Promise<Result<AccountView, CommandError>> {
+    this.calls.push(`connect ${service}`);
+    this.accountsState = { ...this.accountsState, [service]: service === "zoho" ? zoho : microsoft };
+    return { status: "ok", data: service === "zoho" ? zoho : microsoft };
+  }
+}
 
 describe("mountIntegration", () => {
   let root: HTMLElement;
@@ -80,46 +169,172 @@ describe("mountIntegration", () => {
     document.body.append(root);
   });
 
-  it("lists the three modules in order with their status", async () => {
-    await mountIntegration(root, new FakeBackend(allInactive, () => ({ status: "ok", data: view("events") })), t);
-    const ids = [...root.querySelectorAll(".module")].map((n) => n.id);
-    expect(ids).toEqual(["module-events", "module-contacts", "module-tasks"]);
-    expect(root.querySelector("h1")?.textContent).toBe("Microsoft 365 integration");
-  });
+  const click = (id: string) => root.querySelector<HTMLButtonElement>(`#${id}`)?.click();
+  const settle = async () => {
+    for (let i = 0; i < 6; i++) await flush();
+  };
 
-  it("shows the typed error under the module when enabling fails", async () => {
-    const backend = new FakeBackend(allInactive, () => ({
-      status: "error",
-      error: { code: "microsoft_not_connected", message: "connect your Microsoft 365 account first" },
-    }));
+  it("lists the three modules in order and what the sync is doing", async () => {
+    const backend = new Fake();
+    backend.state = { kind: "idle" };
     await mountIntegration(root, backend, t);
-    root.querySelector<HTMLButtonElement>("#enable-tasks")?.click();
-    await flush();
-    expect(backend.enableCalls).toEqual(["tasks"]);
-    const message = root.querySelector<HTMLElement>("#message-tasks");
-    expect(message?.textContent).toBe("connect your Microsoft 365 account first");
-    expect(message?.dataset["code"]).toBe("microsoft_not_connected");
-    const button = root.querySelector<HTMLButtonElement>("#enable-tasks");
-    expect(button?.disabled).toBe(false);
-    expect(button?.textContent).toBe("Enable");
+    expect([...root.querySelectorAll(".module")].map((n) => n.id)).toEqual([
+      "module-events",
+      "module-contacts",
+      "module-tasks",
+    ]);
+    expect(root.querySelector("#sync-state")?.textContent).toBe("Up to date. Syncs every 2 minutes.");
+    backend.emit({ kind: "state", state: { kind: "needs_sign_in", service: "zoho" } });
+    expect(root.querySelector("#sync-state")?.getAttribute("data-state")).toBe("needs_sign_in");
   });
 
-  it("replaces the card with the new state when enabling succeeds", async () => {
-    const backend = new FakeBackend(allInactive, (m) => ({
+  it("enables Contacts: mapping, preview, Continue, then shows the first sync's progress", async () => {
+    const backend = new Fake();
+    backend.accountsState = { zoho, microsoft, signing_in: [] };
+    backend.previewResult = {
       status: "ok",
-      data: view(m, { enabled: true, status: { kind: "active" } }),
-    }));
+      data: preview("contacts", { to_microsoft: 12, excluded_imported: 3, excluded_not_yours: 2 }),
+    };
+    let mappingShown = 0;
+    await mountIntegration(root, backend, t, {
+      editContactMapping: async () => {
+        mappingShown += 1;
+        return true;
+      },
+      now: () => 0,
+    });
+    click("enable-contacts");
+    await settle();
+    expect(mappingShown).toBe(1);
+    const dialog = root.querySelector("#preview-dialog");
+    expect(dialog?.getAttribute("aria-modal")).toBe("true");
+    expect(root.querySelector("#preview-dialog-title")?.textContent).toBe("Enable Contacts sync?");
+    expect(root.querySelector("#preview-dialog-body")?.textContent).toContain("12 contacts will be copied to Microsoft 365.");
+    expect(document.activeElement?.id).toBe("preview-dialog-confirm");
+    click("preview-dialog-confirm");
+    await settle();
+    expect(backend.calls).toEqual(["preview contacts", "enable contacts"]);
+    expect(root.querySelector("#preview-dialog")).toBeNull();
+    expect(root.querySelector("#status-contacts")?.textContent).toBe("Active");
+
+    backend.emit({ kind: "started", module: "contacts" });
+    backend.emit({ kind: "planned", module: "contacts", actions: 12 });
+    backend.emit({ kind: "executed", module: "contacts", done: 6, total: 12 });
+    const bar = root.querySelector<HTMLProgressElement>("#progress-bar-contacts");
+    expect(root.querySelector<HTMLElement>("#progress-contacts")?.hidden).toBe(false);
+    expect(bar?.value).toBe(6);
+    expect(bar?.max).toBe(12);
+    expect(root.querySelector("#progress-text-contacts")?.textContent).toContain("6 of 12 changes made");
+    backend.emit({ kind: "finished", module: "contacts", result: { kind: "completed", executed: 12, writes: 12 } });
+    await settle();
+    expect(root.querySelector<HTMLElement>("#progress-contacts")?.hidden).toBe(true);
+  });
+
+  it("stops when the mapping or the preview is cancelled", async () => {
+    const backend = new Fake();
+    backend.accountsState = { zoho, microsoft, signing_in: [] };
+    await mountIntegration(root, backend, t, { editContactMapping: async () => false });
+    click("enable-contacts");
+    await settle();
+    expect(backend.calls).toEqual([]);
+    expect(root.querySelector<HTMLButtonElement>("#enable-contacts")?.disabled).toBe(false);
+
+    click("enable-tasks");
+    await settle();
+    expect(backend.calls).toEqual(["preview tasks"]);
+    // Escape cancels the preview; the focus returns to Enable.
+    root.querySelector("#preview-dialog")?.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+    await settle();
+    expect(root.querySelector("#preview-dialog")).toBeNull();
+    expect(backend.calls).toEqual(["preview tasks"]);
+    expect(document.activeElement?.id).toBe("enable-tasks");
+  });
+
+  it("signs in to Microsoft 365 before the preview when only the CRM is connected", async () => {
+    const backend = new Fake();
+    backend.accountsState = { zoho, microsoft: null, signing_in: [] };
     await mountIntegration(root, backend, t);
-    root.querySelector<HTMLButtonElement>("#enable-events")?.click();
-    await flush();
-    expect(root.querySelector("#status-events")?.textContent).toBe("Active");
-    expect(root.querySelectorAll(".module")).toHaveLength(3);
+    click("enable-events");
+    await settle();
+    expect(backend.calls).toEqual(["connect microsoft", "preview events"]);
+    expect(root.querySelector("#account-microsoft")?.getAttribute("data-state")).toBe("connected");
+  });
+
+  it("shows the typed error under the module when the preview fails", async () => {
+    const backend = new Fake();
+    backend.accountsState = { zoho, microsoft, signing_in: [] };
+    backend.previewResult = { status: "error", error: { code: "network", message: "the service is unavailable" } };
+    await mountIntegration(root, backend, t);
+    click("enable-tasks");
+    await settle();
+    const message = root.querySelector<HTMLElement>("#message-tasks");
+    expect(message?.textContent).toBe("the service is unavailable");
+    expect(message?.dataset["code"]).toBe("network");
+    expect(root.querySelector<HTMLButtonElement>("#enable-tasks")?.textContent).toBe("Enable");
+  });
+
+  it("asks before disabling, states what is removed, and disables on confirm", async () => {
+    const backend = new Fake();
+    backend.modules = {
+      status: "ok",
+      data: [
+        view("events"),
+        view("contacts", { enabled: true, status: { kind: "active" }, counts: { synced: 12, excluded: 0, failing: 0 } }),
+        view("tasks"),
+      ],
+    };
+    await mountIntegration(root, backend, t);
+    click("disable-contacts");
+    await settle();
+    expect(root.querySelector("#disable-dialog")?.getAttribute("role")).toBe("alertdialog");
+    expect(root.querySelector("#disable-dialog-body")?.textContent).toBe(
+      "The “Zoho CRM Contacts” folder and its 12 contacts will be removed from Microsoft 365. Your CRM contacts stay.",
+    );
+    // A destructive action: Cancel has the focus.
+    expect(document.activeElement?.id).toBe("disable-dialog-cancel");
+    click("disable-dialog-cancel");
+    await settle();
+    expect(backend.calls).toEqual([]);
+    click("disable-contacts");
+    await settle();
+    click("disable-dialog-confirm");
+    await settle();
+    expect(backend.calls).toEqual(["disable contacts"]);
+    expect(root.querySelector("#status-contacts")?.textContent).toBe("Inactive");
+    expect(root.querySelector("#enable-contacts")).not.toBeNull();
+  });
+
+  it("saves the delete checkbox", async () => {
+    const backend = new Fake();
+    backend.modules = {
+      status: "ok",
+      data: [view("events"), view("contacts", { enabled: true, status: { kind: "active" } }), view("tasks")],
+    };
+    await mountIntegration(root, backend, t);
+    const box = root.querySelector<HTMLInputElement>("#delete-contacts");
+    box?.click();
+    await settle();
+    expect(backend.calls).toEqual(["delete contacts true"]);
+    expect(root.querySelector<HTMLInputElement>("#delete-contacts")?.checked).toBe(true);
+  });
+
+  it("says why Sync now cannot run", async () => {
+    const backend = new Fake();
+    backend.modules = {
+      status: "ok",
+      data: [view("events"), view("contacts", { enabled: true, status: { kind: "needs_sign_in" } }), view("tasks")],
+    };
+    await mountIntegration(root, backend, t);
+    click("sync-contacts");
+    await settle();
+    expect(root.querySelector("#message-contacts")?.textContent).toBe(
+      "The sync is not running: connect both accounts first",
+    );
   });
 
   it("says so when the store cannot be read", async () => {
-    const backend = new FakeBackend({ status: "error", error: { code: "store", message: "disk full" } }, () => {
-      throw new Error("not called");
-    });
+    const backend = new Fake();
+    backend.modules = { status: "error", error: { code: "store", message: "disk full" } };
     await mountIntegration(root, backend, t);
     expect(root.querySelector("#load-error")?.textContent).toBe("Could not load the sync state: disk full");
   });

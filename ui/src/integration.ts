@@ -1,11 +1,24 @@
-// The integration page: one card per sync module with its status and Enable.
+// The integration page: the accounts, what the sync is doing, and one card per sync module
+// with its status, counts, progress, Enable / Sync now / Disable and the delete checkbox.
 
 import { accountsPanel, errorText, showAccountMessage, type AccountHandlers } from "./accounts";
 import type { Backend } from "./backend";
-import type { Accounts, CommandError, Module, ModuleView, Service, Status } from "./bindings";
+import type {
+  Accounts,
+  CommandError,
+  Module,
+  ModuleView,
+  Preview,
+  Service,
+  Status,
+  SyncEvent,
+  SyncState,
+} from "./bindings";
+import { confirmDialog } from "./dialog";
 import type { MessageKey, Translate } from "./i18n";
+import { eventModule, nextProgress, progressText, progressValue, type RoundProgress } from "./progress";
 
-const MODULE_NAME: Record<Module, MessageKey> = {
+export const MODULE_NAME: Record<Module, MessageKey> = {
   events: "moduleEvents",
   contacts: "moduleContacts",
   tasks: "moduleTasks",
@@ -16,6 +29,26 @@ const MODULE_DESCRIPTION: Record<Module, MessageKey> = {
   contacts: "describeContacts",
   tasks: "describeTasks",
 };
+
+const CONTAINER: Record<Module, MessageKey> = {
+  events: "containerEvents",
+  contacts: "containerContacts",
+  tasks: "containerTasks",
+};
+
+const COUNT: Record<Module, [MessageKey, MessageKey]> = {
+  events: ["countEventsOne", "countEventsOther"],
+  contacts: ["countContactsOne", "countContactsOther"],
+  tasks: ["countTasksOne", "countTasksOther"],
+};
+
+const NOUN: Record<Module, MessageKey> = {
+  events: "nounEvents",
+  contacts: "nounContacts",
+  tasks: "nounTasks",
+};
+
+const SERVICE_NAME: Record<Service, MessageKey> = { zoho: "serviceZoho", microsoft: "serviceMicrosoft" };
 
 const STATUS_LABEL: Record<Status["kind"], MessageKey> = {
   inactive: "statusInactive",
@@ -31,6 +64,77 @@ export function statusText(status: Status, t: Translate): string {
   return "reason" in status && status.reason ? `${label} — ${status.reason}` : label;
 }
 
+/** "12 contacts", "1 contact", "12 件の連絡先". */
+export function countText(module: Module, n: number, t: Translate): string {
+  const [one, other] = COUNT[module];
+  return n === 1 ? t(one) : t(other, { n: n.toLocaleString() });
+}
+
+/** "5 synced · 2 excluded · 1 failing": only the counts that are known. */
+export function countsText(view: ModuleView, t: Translate): string | null {
+  const c = view.counts;
+  if (!c) return null;
+  const parts: string[] = [];
+  if (c.synced !== null) parts.push(t("countsSynced", { n: c.synced.toLocaleString() }));
+  parts.push(t("countsExcluded", { n: c.excluded.toLocaleString() }));
+  parts.push(t("countsFailing", { n: c.failing.toLocaleString() }));
+  return parts.join(" · ");
+}
+
+function capitalised(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** The paragraphs of the preview dialog. */
+export function previewLines(p: Preview, t: Translate): string[] {
+  const lines = [t("previewCopy", { count: countText(p.module, p.to_microsoft, t) })];
+  if (p.to_crm > 0) lines.push(t("previewToCrm", { count: countText(p.module, p.to_crm, t) }));
+  if (p.updates > 0) lines.push(t("previewUpdates", { n: p.updates.toLocaleString() }));
+  const excluded = p.excluded_imported + p.excluded_not_yours;
+  lines.push(
+    excluded > 0
+      ? t("previewExcluded", {
+          n: excluded.toLocaleString(),
+          imported: p.excluded_imported.toLocaleString(),
+          notYours: p.excluded_not_yours.toLocaleString(),
+        })
+      : t("previewNoneExcluded"),
+  );
+  if (p.excluded_later > 0) lines.push(t("previewExcludedLater", { n: p.excluded_later.toLocaleString() }));
+  if (p.pause) lines.push(t("previewPause", { reason: p.pause }));
+  return lines;
+}
+
+/** What the disable confirmation says will happen. `synced` is null when not known. */
+export function disableText(module: Module, synced: number | null, t: Translate): string {
+  const container = t(CONTAINER[module]);
+  return t("disableBody", {
+    Container: capitalised(container),
+    count: synced === null ? t(NOUN[module]) : countText(module, synced, t),
+    noun: t(NOUN[module]),
+  });
+}
+
+/** What the sync-state line says. */
+export function syncStateText(state: SyncState, t: Translate): string {
+  switch (state.kind) {
+    case "starting":
+      return t("stateStarting");
+    case "idle":
+      return t("stateIdle");
+    case "syncing":
+      return t("stateSyncing", { module: t(MODULE_NAME[state.module]) });
+    case "paused":
+      return t("statePaused");
+    case "not_connected":
+      return t("stateNotConnected");
+    case "needs_sign_in":
+      return t("stateNeedsSignIn", { service: t(SERVICE_NAME[state.service]) });
+    case "failed":
+      return t("stateFailed", { message: state.message });
+  }
+}
+
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   props: { id?: string; className?: string; text?: string } = {},
@@ -44,71 +148,188 @@ function el<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-/** Builds one module card. Element ids are stable: tests and screen readers rely on them. */
-export function moduleCard(
-  view: ModuleView,
+function button(id: string, text: string, label: string, onClick: () => void, className = ""): HTMLButtonElement {
+  const b = el("button", { id, text, className });
+  b.type = "button";
+  b.setAttribute("aria-label", label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+export interface ModuleHandlers {
+  enable(module: Module): void;
+  disable(module: Module): void;
+  syncNow(module: Module): void;
+  setDeletePropagation(module: Module, on: boolean): void;
+}
+
+/** Fills a card's progress block for `progress` (hides it when null). */
+export function renderProgress(
+  card: ParentNode,
+  module: Module,
+  progress: RoundProgress | null,
   t: Translate,
-  onEnable: (module: Module) => void,
-): HTMLElement {
-  const name = t(MODULE_NAME[view.module]);
-  const heading = el("h2", { id: `title-${view.module}`, text: name });
-  const description = el("p", { className: "description", text: t(MODULE_DESCRIPTION[view.module]) });
+  now: number,
+): void {
+  const block = card.querySelector<HTMLElement>(`#progress-${module}`);
+  const bar = card.querySelector<HTMLProgressElement>(`#progress-bar-${module}`);
+  const text = card.querySelector<HTMLElement>(`#progress-text-${module}`);
+  if (!block || !bar || !text) return;
+  block.hidden = progress === null;
+  if (!progress) return;
+  const { value, max } = progressValue(progress);
+  bar.max = max;
+  if (value === null) bar.removeAttribute("value");
+  else bar.value = value;
+  text.textContent = progressText(progress, t, now);
+  block.dataset["phase"] = progress.phase;
+}
+
+/** Builds one module card. Element ids are stable: tests and screen readers rely on them. */
+export function moduleCard(view: ModuleView, t: Translate, on: ModuleHandlers): HTMLElement {
+  const m = view.module;
+  const name = t(MODULE_NAME[m]);
+  const heading = el("h2", { id: `title-${m}`, text: name });
+  const description = el("p", { className: "description", text: t(MODULE_DESCRIPTION[m]) });
   const badge = el("span", {
-    id: `status-${view.module}`,
+    id: `status-${m}`,
     className: `badge badge-${view.status.kind}`,
     text: statusText(view.status, t),
   });
   badge.setAttribute("role", "status");
-  const lastSync = el("p", {
-    className: "last-sync",
-    text: view.last_sync_at ? t("lastSync", { when: new Date(view.last_sync_at).toLocaleString() }) : t("neverSynced"),
-  });
-  const message = el("p", { id: `message-${view.module}`, className: "message" });
-  message.setAttribute("role", "alert");
-  const button = el("button", { id: `enable-${view.module}`, className: "primary", text: t("enable") });
-  button.type = "button";
-  button.setAttribute("aria-label", t("enableLabel", { module: name }));
-  button.hidden = view.enabled;
-  button.addEventListener("click", () => onEnable(view.module));
-
   const card = el(
     "section",
-    { id: `module-${view.module}`, className: "module" },
+    { id: `module-${m}`, className: "module" },
     el("div", { className: "module-head" }, heading, badge),
     description,
-    lastSync,
-    el("div", { className: "actions" }, button),
-    message,
   );
   card.setAttribute("aria-labelledby", heading.id);
   card.dataset["status"] = view.status.kind;
+  card.dataset["enabled"] = String(view.enabled);
+
+  if (view.inactive_reason === "container_deleted") {
+    card.append(
+      el("p", {
+        id: `reason-${m}`,
+        className: "reason",
+        text: t("inactiveContainerDeleted", { container: t(CONTAINER[m]) }),
+      }),
+    );
+  }
+  card.append(
+    el("p", {
+      id: `last-sync-${m}`,
+      className: "last-sync",
+      text: view.last_sync_at ? t("lastSync", { when: new Date(view.last_sync_at).toLocaleString() }) : t("neverSynced"),
+    }),
+  );
+  const counts = countsText(view, t);
+  if (view.enabled && counts) card.append(el("p", { id: `counts-${m}`, className: "counts", text: counts }));
+
+  // The progress of a running round: hidden until the worker reports one.
+  const bar = el("progress", { id: `progress-bar-${m}` });
+  bar.setAttribute("aria-label", t("progressLabel", { module: name }));
+  bar.setAttribute("aria-describedby", `progress-text-${m}`);
+  const progress = el("div", { id: `progress-${m}`, className: "progress" }, bar, el("span", { id: `progress-text-${m}` }));
+  progress.hidden = true;
+  card.append(progress);
+
+  if (view.enabled) {
+    const box = el("input", { id: `delete-${m}` });
+    box.type = "checkbox";
+    box.checked = view.delete_propagation;
+    box.addEventListener("change", () => on.setDeletePropagation(m, box.checked));
+    const label = el("label", { className: "toggle" }, box, el("span", { text: t("deleteToggle") }));
+    label.htmlFor = box.id;
+    card.append(label);
+  }
+
+  if (view.enabled && view.failures.length > 0) {
+    const list = el("ul");
+    for (const f of view.failures) list.append(el("li", { text: `${f.label}: ${f.error}` }));
+    card.append(el("details", { id: `failures-${m}`, className: "failures" }, el("summary", { text: t("failuresTitle") }), list));
+  }
+
+  const actions = el("div", { className: "actions" });
+  if (view.enabled) {
+    actions.append(
+      button(`sync-${m}`, t("syncNow"), t("syncNowLabel", { module: name }), () => on.syncNow(m), "primary"),
+      button(`disable-${m}`, t("disable"), t("disableLabel", { module: name }), () => on.disable(m)),
+    );
+  } else {
+    actions.append(button(`enable-${m}`, t("enable"), t("enableLabel", { module: name }), () => on.enable(m), "primary"));
+  }
+  const message = el("p", { id: `message-${m}`, className: "message" });
+  message.setAttribute("role", "alert");
+  card.append(actions, message);
   return card;
 }
 
-/** Shows a command error under its module; clears it when `error` is null. */
-export function showModuleMessage(root: ParentNode, module: Module, error: CommandError | null, t?: Translate): void {
+/** Shows a command error (or a plain text) under its module; clears it when null. */
+export function showModuleMessage(
+  root: ParentNode,
+  module: Module,
+  error: CommandError | string | null,
+  t?: Translate,
+): void {
   const node = root.querySelector<HTMLElement>(`#message-${module}`);
   if (!node) return;
-  node.textContent = error ? (t ? errorText(error, t) : error.message) : "";
-  if (error) node.dataset["code"] = error.code;
-  else delete node.dataset["code"];
+  if (error === null) {
+    node.textContent = "";
+    delete node.dataset["code"];
+  } else if (typeof error === "string") {
+    node.textContent = error;
+    delete node.dataset["code"];
+  } else {
+    node.textContent = t ? moduleErrorText(error, t) : error.message;
+    node.dataset["code"] = error.code;
+  }
 }
 
-/** Renders the page into `root`: the accounts panel, then the modules, wired to the backend. */
-export async function mountIntegration(root: HTMLElement, backend: Backend, t: Translate): Promise<void> {
+function moduleErrorText(error: CommandError, t: Translate): string {
+  if (error.code === "not_syncing") return t("errorNotSyncing", { message: error.message });
+  return errorText(error, t);
+}
+
+export interface IntegrationOptions {
+  /** The contact field mapping dialog: resolves true when the user saved it, false on cancel. */
+  editContactMapping?: () => Promise<boolean>;
+  /** The clock (milliseconds), for the time-left estimate. */
+  now?: () => number;
+}
+
+/** Renders the page into `root`: the accounts panel, the sync state, then the modules, wired to the backend. */
+export async function mountIntegration(
+  root: HTMLElement,
+  backend: Backend,
+  t: Translate,
+  options: IntegrationOptions = {},
+): Promise<void> {
+  const now = options.now ?? (() => Date.now());
   const accountsSlot = el("div", { id: "accounts-slot" });
+  const stateLine = el("p", { id: "sync-state", className: "sync-state" });
+  stateLine.setAttribute("role", "status");
   const list = el("div", { id: "modules", className: "modules" });
   root.replaceChildren(
     el("h1", { text: t("integrationTitle") }),
     el("p", { className: "intro", text: t("integrationIntro") }),
     accountsSlot,
     el("h2", { className: "section-title", text: t("modulesTitle") }),
+    stateLine,
     list,
   );
 
   // The last accounts the backend reported, plus sign-ins started from this window.
   let current: Accounts = { zoho: null, microsoft: null, signing_in: [] };
+  const views = new Map<Module, ModuleView>();
+  const progress = new Map<Module, RoundProgress>();
   const handlers: AccountHandlers = { connect, cancel, disconnect };
+  const moduleHandlers: ModuleHandlers = { enable, disable, syncNow, setDeletePropagation };
+
+  const showState = (state: SyncState) => {
+    stateLine.textContent = syncStateText(state, t);
+    stateLine.dataset["state"] = state.kind;
+  };
 
   const renderAccounts = (focus?: string) => {
     accountsSlot.replaceChildren(accountsPanel(current, t, handlers));
@@ -138,6 +359,7 @@ export async function mountIntegration(root: HTMLElement, backend: Backend, t: T
     current = { ...current, signing_in: current.signing_in.filter((s) => s !== service) };
     await refreshAccounts(result.status === "ok" ? `#disconnect-${service}` : `#connect-${service}`);
     if (result.status === "error") showAccountMessage(accountsSlot, service, result.error, t);
+    await refreshModules();
   }
 
   async function cancel(service: Service) {
@@ -145,57 +367,186 @@ export async function mountIntegration(root: HTMLElement, backend: Backend, t: T
   }
 
   async function disconnect(service: Service) {
-    const button = accountsSlot.querySelector<HTMLButtonElement>(`#disconnect-${service}`);
-    if (button) button.disabled = true;
+    const b = accountsSlot.querySelector<HTMLButtonElement>(`#disconnect-${service}`);
+    if (b) b.disabled = true;
     const result = await backend.disconnect(service);
     if (result.status === "ok") {
       current = result.data;
       renderAccounts(`#connect-${service}`);
+      await refreshModules();
       return;
     }
-    if (button) button.disabled = false;
+    if (b) b.disabled = false;
     showAccountMessage(accountsSlot, service, result.error, t);
   }
 
+  /** Puts the card of `view` in place, keeping the keyboard focus on the same control. */
   const replaceCard = (view: ModuleView) => {
-    const card = moduleCard(view, t, enable);
+    views.set(view.module, view);
+    const focused = document.activeElement instanceof HTMLElement ? document.activeElement.id : "";
+    const card = moduleCard(view, t, moduleHandlers);
+    renderProgress(card, view.module, progress.get(view.module) ?? null, t, now());
     const old = list.querySelector(`#module-${view.module}`);
     if (old) old.replaceWith(card);
     else list.append(card);
+    if (focused && card.querySelector(`#${focused}`)) card.querySelector<HTMLElement>(`#${focused}`)?.focus();
+  };
+
+  async function refreshModules(): Promise<boolean> {
+    const result = await backend.listModules();
+    if (result.status === "error") {
+      const failure = el("p", {
+        id: "load-error",
+        className: "message",
+        text: t("loadFailed", { message: result.error.message }),
+      });
+      failure.setAttribute("role", "alert");
+      list.replaceChildren(failure);
+      return false;
+    }
+    list.querySelector("#load-error")?.remove();
+    result.data.forEach(replaceCard);
+    return true;
+  }
+
+  const busy = (id: string, text?: string) => {
+    const b = list.querySelector<HTMLButtonElement>(`#${id}`);
+    if (!b) return () => {};
+    const before = b.textContent;
+    b.disabled = true;
+    if (text) b.textContent = text;
+    return () => {
+      b.disabled = false;
+      b.textContent = before;
+    };
   };
 
   async function enable(module: Module) {
-    const button = list.querySelector<HTMLButtonElement>(`#enable-${module}`);
-    if (button) {
-      button.disabled = true;
-      button.textContent = t("enabling");
-    }
-    // Enabling may sign in to Microsoft 365 (silently, or once in the browser).
-    if (current.zoho && !current.microsoft) {
-      current = { ...current, signing_in: [...current.signing_in.filter((s) => s !== "microsoft"), "microsoft"] };
-      renderAccounts();
-    }
-    const result = await backend.enableModule(module);
-    current = { ...current, signing_in: current.signing_in.filter((s) => s !== "microsoft") };
-    await refreshAccounts();
-    if (result.status === "ok") {
-      replaceCard(result.data);
+    const done = busy(`enable-${module}`, t("enabling"));
+    showModuleMessage(list, module, null);
+    const fail = (error: CommandError) => {
+      done();
+      showModuleMessage(list, module, error, t);
+    };
+    if (!current.zoho) {
+      fail({ code: "zoho_not_connected", message: t("errorZohoNotConnected") });
       return;
     }
-    if (button) {
-      button.disabled = false;
-      button.textContent = t("enable");
+    // Enabling signs in to Microsoft 365 with the CRM user's e-mail (silently, or once in the browser).
+    if (!current.microsoft) {
+      current = { ...current, signing_in: [...current.signing_in.filter((s) => s !== "microsoft"), "microsoft"] };
+      renderAccounts();
+      const signedIn = await backend.connect("microsoft");
+      current = { ...current, signing_in: current.signing_in.filter((s) => s !== "microsoft") };
+      await refreshAccounts();
+      if (signedIn.status === "error") {
+        fail(signedIn.error);
+        return;
+      }
     }
-    showModuleMessage(list, module, result.error, t);
+    if (module === "contacts" && options.editContactMapping) {
+      const saved = await options.editContactMapping();
+      if (!saved) {
+        done();
+        list.querySelector<HTMLElement>(`#enable-${module}`)?.focus();
+        return;
+      }
+    }
+    showModuleMessage(list, module, t("previewChecking"));
+    const preview = await backend.previewModule(module);
+    if (preview.status === "error") {
+      fail(preview.error);
+      return;
+    }
+    showModuleMessage(list, module, null);
+    const name = t(MODULE_NAME[module]);
+    const go = await confirmDialog(root, {
+      id: "preview-dialog",
+      title: t("previewTitle", { module: name }),
+      body: previewLines(preview.data, t),
+      confirm: t("continue"),
+      cancel: t("cancel"),
+    });
+    if (!go) {
+      done();
+      list.querySelector<HTMLElement>(`#enable-${module}`)?.focus();
+      return;
+    }
+    const result = await backend.enableModule(module);
+    if (result.status === "error") {
+      fail(result.error);
+      return;
+    }
+    // The first sync starts now; its progress comes as events.
+    progress.set(module, progress.get(module) ?? { phase: "starting" });
+    replaceCard(result.data);
+    list.querySelector<HTMLElement>(`#sync-${module}`)?.focus();
   }
 
-  await refreshAccounts();
-  const result = await backend.listModules();
-  if (result.status === "error") {
-    const failure = el("p", { id: "load-error", className: "message", text: t("loadFailed", { message: result.error.message }) });
-    failure.setAttribute("role", "alert");
-    list.replaceChildren(failure);
-    return;
+  async function disable(module: Module) {
+    const view = views.get(module);
+    const go = await confirmDialog(root, {
+      id: "disable-dialog",
+      title: t("disableTitle", { module: t(MODULE_NAME[module]) }),
+      body: [disableText(module, view?.counts?.synced ?? null, t)],
+      confirm: t("disableConfirm"),
+      cancel: t("cancel"),
+      danger: true,
+    });
+    if (!go) return;
+    const done = busy(`disable-${module}`, t("disabling"));
+    const result = await backend.disableModule(module);
+    if (result.status === "error") {
+      done();
+      showModuleMessage(list, module, result.error, t);
+      return;
+    }
+    progress.delete(module);
+    replaceCard(result.data);
+    list.querySelector<HTMLElement>(`#enable-${module}`)?.focus();
   }
-  result.data.forEach(replaceCard);
+
+  async function syncNow(module: Module) {
+    showModuleMessage(list, module, null);
+    const result = await backend.syncNow();
+    if (result.status === "error") showModuleMessage(list, module, result.error, t);
+  }
+
+  async function setDeletePropagation(module: Module, on: boolean) {
+    const result = await backend.setDeletePropagation(module, on);
+    if (result.status === "error") {
+      const view = views.get(module);
+      if (view) replaceCard(view);
+      showModuleMessage(list, module, result.error, t);
+      return;
+    }
+    replaceCard(result.data);
+  }
+
+  function onEvent(event: SyncEvent) {
+    if (event.kind === "state") {
+      showState(event.state);
+      return;
+    }
+    const module = eventModule(event);
+    if (!module) return;
+    const next = nextProgress(progress.get(module) ?? null, event, now());
+    if (next === undefined) return;
+    if (next === null) progress.delete(module);
+    else progress.set(module, next);
+    const card = list.querySelector<HTMLElement>(`#module-${module}`);
+    if (card) renderProgress(card, module, next, t, now());
+    if (event.kind === "finished") {
+      void refreshModules().then(() => {
+        if (event.result.kind === "failed") {
+          showModuleMessage(list, module, t("roundFailed", { error: event.result.error }));
+        }
+      });
+    }
+  }
+
+  await backend.onSyncEvent(onEvent);
+  showState(await backend.syncState());
+  await refreshAccounts();
+  await refreshModules();
 }

@@ -2,6 +2,7 @@ import "./styles.css";
 import { tauriBackend } from "./backend";
 import { translator } from "./i18n";
 import { mountIntegration } from "./integration";
+import { editContactMapping } from "./mapping";
 import { modeBanner } from "./mode";
 
 async function start(root: HTMLElement) {
@@ -17,7 +18,9 @@ async function start(root: HTMLElement) {
   footer.id = "footer";
   footer.textContent = `${t("version", { version: info.version })} · ${t("dataDir", { dir: info.data_dir })}`;
   root.replaceChildren(modeBanner(info.mode, t), page, footer);
-  await mountIntegration(page, tauriBackend, t);
+  await mountIntegration(page, tauriBackend, t, {
+    editContactMapping: () => editContactMapping(document.body, info.lang),
+  });
 }
 
 const root = document.getElementById("app");
