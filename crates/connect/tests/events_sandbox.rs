@@ -1019,3 +1019,38 @@ fn an_expired_delta_relists_the_window_without_duplicates_or_writes() {
     let crm_id = env.stamp(&item).unwrap();
     assert_eq!(env.crm_get(&crm_id).unwrap()["Venue"], "After expiry");
 }
+
+#[test]
+fn reminders_sync_both_ways_and_follow_a_moved_start() {
+    let mut env = Env::new();
+    let mut m = meeting("Reminded", 300);
+    let start = DateTime::parse_from_rfc3339(m["Start_DateTime"].as_str().unwrap()).unwrap();
+    m["Remind_At"] = json!(iso(start.with_timezone(&Utc) - Duration::minutes(30)));
+    let ids = env.crm_create(AIKO, "ui", vec![m, meeting("No reminder", 320)]);
+    env.settle();
+    let g = env.item_by_stamp(&ids[0]).unwrap();
+    assert_eq!(g["isReminderOn"], true);
+    assert_eq!(g["reminderMinutesBeforeStart"], 30);
+    let plain = env.item_by_stamp(&ids[1]).unwrap();
+    assert_eq!(
+        plain["isReminderOn"], false,
+        "no Outlook default reminder is added"
+    );
+    // Outlook: the reminder changes and the event moves a day; the CRM follows both.
+    let calendar = env.graph.calendar().unwrap().to_string();
+    let new_start = start.with_timezone(&Utc) + Duration::days(1);
+    env.graph_json(
+        Method::PATCH,
+        &format!("/calendars/{calendar}/events/{}", g["id"].as_str().unwrap()),
+        Some(json!({
+            "reminderMinutesBeforeStart": 10,
+            "start": {"dateTime": new_start.format("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC"},
+            "end": {"dateTime": (new_start + Duration::hours(1)).format("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC"}
+        })),
+    );
+    env.settle();
+    let crm = env.crm_get(&ids[0]).unwrap();
+    let at = DateTime::parse_from_rfc3339(crm["Remind_At"].as_str().unwrap()).unwrap();
+    assert_eq!(at.with_timezone(&Utc), new_start - Duration::minutes(10));
+    assert_eq!(env.round(RoundOptions::default()).writes, 0);
+}

@@ -362,6 +362,10 @@ impl RecordPort<EventRecord> for GraphEvents {
                 ("when", &["start", "end", "isAllDay"][..]),
                 ("location", &["location"][..]),
                 ("body", &["body"][..]),
+                (
+                    "reminder",
+                    &["isReminderOn", "reminderMinutesBeforeStart"][..],
+                ),
             ] {
                 if before.text(field) == record.text(field) {
                     for k in keys {

@@ -30,6 +30,7 @@ pub const EVENT_LIST_FIELDS: &[&str] = &[
     "All_day",
     "Venue",
     "Description",
+    "Remind_At",
     "Recurring_Activity",
     "Created_Time",
     "Modified_Time",

@@ -14,6 +14,7 @@ pub const CRM_EVENT_FIELDS: &[&str] = &[
     "All_day",
     "Venue",
     "Description",
+    "Remind_At",
     "Recurring_Activity",
 ];
 
@@ -133,12 +134,30 @@ pub fn crm_to_canonical(record: &Map<String, Value>) -> Result<EventRecord, Reco
         When::timed(start.with_timezone(&Utc), end.with_timezone(&Utc))
     }
     .ok_or_else(|| bad_date("End_DateTime", &end.to_rfc3339()))?;
-    EventRecord::new(
+    let reminder = match opt_text("Remind_At", record.get("Remind_At"))? {
+        None => None,
+        Some(s) if s.trim().is_empty() => None,
+        Some(s) => {
+            let at =
+                DateTime::parse_from_rfc3339(s.trim()).map_err(|_| bad_date("Remind_At", s))?;
+            Some(minutes_before(
+                start.with_timezone(&Utc),
+                at.with_timezone(&Utc),
+            ))
+        }
+    };
+    Ok(EventRecord::new(
         title,
         Some(when),
         opt_text("Venue", record.get("Venue"))?,
         opt_text("Description", record.get("Description"))?,
-    )
+    )?
+    .with_reminder(reminder))
+}
+
+/// Whole minutes from `at` to `start` (0 when the reminder is at or after the start).
+fn minutes_before(start: DateTime<Utc>, at: DateTime<Utc>) -> u32 {
+    u32::try_from((start - at).num_minutes().max(0)).unwrap_or(u32::MAX)
 }
 
 /// Reads a Graph `dateTimeTimeZone` as a local date-time; the zone must be UTC for timed
@@ -277,12 +296,32 @@ pub fn graph_to_canonical(event: &Value) -> Result<EventRecord, RecordError> {
         Some(Value::Object(l)) => opt_text("location", l.get("displayName"))?,
         Some(other) => return Err(mismatch("location", "a location", other)),
     };
-    EventRecord::new(
+    let reminder = match o.get("isReminderOn") {
+        Some(Value::Bool(true)) => match o.get("reminderMinutesBeforeStart") {
+            None | Some(Value::Null) => Some(0),
+            Some(Value::Number(n)) => Some(
+                n.as_u64()
+                    .and_then(|m| u32::try_from(m).ok())
+                    .ok_or_else(|| {
+                        mismatch(
+                            "reminderMinutesBeforeStart",
+                            "minutes",
+                            &Value::Number(n.clone()),
+                        )
+                    })?,
+            ),
+            Some(other) => return Err(mismatch("reminderMinutesBeforeStart", "a number", other)),
+        },
+        None | Some(Value::Null | Value::Bool(false)) => None,
+        Some(other) => return Err(mismatch("isReminderOn", "a boolean", other)),
+    };
+    Ok(EventRecord::new(
         opt_text("subject", o.get("subject"))?,
         Some(when),
         location,
         body.as_deref(),
-    )
+    )?
+    .with_reminder(reminder))
 }
 
 fn check_len(field: &str, value: &str, max: usize) -> Result<(), RecordError> {
@@ -353,6 +392,33 @@ pub fn canonical_to_crm(
         out.insert("Start_DateTime".into(), Value::from(start));
         out.insert("End_DateTime".into(), Value::from(end));
         out.insert("All_day".into(), Value::from(all_day));
+    }
+    if changed("reminder") || (changed("when") && record.reminder().is_some()) {
+        match (record.reminder(), record.when()) {
+            (Some(m), Some(when)) => {
+                let (start, offset) = match when {
+                    When::Timed { start, .. } => (start, FixedOffset::east_opt(0)),
+                    When::AllDay { first, .. } => {
+                        let off = offset_at(first);
+                        let local = first.and_time(NaiveTime::MIN);
+                        (
+                            (local - Duration::seconds(i64::from(off.local_minus_utc()))).and_utc(),
+                            Some(off),
+                        )
+                    }
+                };
+                let at = start - Duration::minutes(i64::from(m));
+                let text = match offset {
+                    Some(off) if off.local_minus_utc() != 0 => at.with_timezone(&off).to_rfc3339(),
+                    _ => crm_instant(at),
+                };
+                out.insert("Remind_At".into(), Value::from(text));
+            }
+            _ if updating => {
+                out.insert("Remind_At".into(), Value::Null);
+            }
+            _ => {}
+        }
     }
     for (id, field, max) in [
         ("location", "Venue", MAX_CRM_VENUE),
@@ -428,6 +494,16 @@ pub fn canonical_to_graph(
             out.insert("location".into(), json!({"displayName": ""}));
         }
         None => {}
+    }
+    // Always explicit: Graph would otherwise add its default 15-minute reminder.
+    match record.reminder() {
+        Some(m) => {
+            out.insert("isReminderOn".into(), Value::Bool(true));
+            out.insert("reminderMinutesBeforeStart".into(), Value::from(m));
+        }
+        None => {
+            out.insert("isReminderOn".into(), Value::Bool(false));
+        }
     }
     match record.body() {
         Some(b) => {

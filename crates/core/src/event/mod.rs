@@ -9,14 +9,19 @@
 //! | `when` | `Start_DateTime`, `End_DateTime`, `All_day` | `start`, `end`, `isAllDay` |
 //! | `location` | `Venue` | `location.displayName` |
 //! | `body` | `Description` | `body` (text; HTML read as text) |
+//! | `reminder` | `Remind_At` (an instant) | `isReminderOn`, `reminderMinutesBeforeStart` |
 //!
 //! `when` holds the timing as one value so a field-level merge can never combine one side's
 //! start with the other side's end or all-day flag: `start/end` in UTC for a timed event
 //! (`2026-11-25T01:00:00Z/2026-11-25T02:00:00Z`), `first/last` calendar days (inclusive) for
 //! an all-day event (`2026-11-25/2026-11-26` is a two-day event). See [`When`].
 //!
+//! `reminder` is kept as minutes before the start, so moving an event on one side and changing
+//! its reminder on the other merge cleanly; the CRM's absolute `Remind_At` is rewritten when
+//! the start moves.
+//!
 //! Never mapped: CRM `Participants` and Graph `attendees` (writing attendees mails invitations;
-//! design.md §1 item 4), reminders, recurrence (series are reported, not synced: see
+//! design.md §1 item 4), recurrence (series are reported, not synced: see
 //! [`crm_is_recurring`] and [`graph_series_kind`]).
 
 mod mapping;

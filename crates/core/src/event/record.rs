@@ -10,7 +10,8 @@ use crate::record::CanonicalRecord;
 use crate::value::{normalize_text, FieldMap, FieldValue, TextForm};
 
 /// The canonical field ids of an event.
-pub const EVENT_FIELDS: &[&str] = &["subject", "when", "location", "body"];
+/// `reminder` is the number of minutes before the start (absent: no reminder).
+pub const EVENT_FIELDS: &[&str] = &["subject", "when", "location", "body", "reminder"];
 
 /// When an event takes place. Rendered as text in the canonical record (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -200,12 +201,48 @@ impl EventRecord {
     pub fn body(&self) -> Option<&str> {
         self.text("body")
     }
+
+    /// Minutes before the start at which the reminder fires; `None`: no reminder.
+    #[must_use]
+    pub fn reminder(&self) -> Option<u32> {
+        self.text("reminder").and_then(|t| t.parse().ok())
+    }
+
+    /// This record with the reminder set (or removed).
+    #[must_use]
+    pub fn with_reminder(mut self, minutes: Option<u32>) -> Self {
+        match minutes {
+            Some(m) => {
+                self.fields
+                    .insert("reminder".to_owned(), FieldValue::Text(m.to_string()));
+            }
+            None => {
+                self.fields.remove("reminder");
+            }
+        }
+        self
+    }
 }
 
 fn normalize(id: &str, value: FieldValue) -> Result<Option<FieldValue>, RecordError> {
     let form = match id {
         "subject" | "location" => TextForm::Line,
         "body" => TextForm::Multiline,
+        "reminder" => {
+            return match value {
+                FieldValue::Text(t) if t.trim().is_empty() => Ok(None),
+                FieldValue::Text(t) => t
+                    .trim()
+                    .parse::<u32>()
+                    .map(|m| Some(FieldValue::Text(m.to_string())))
+                    .map_err(|_| RecordError::TypeMismatch {
+                        field: id.to_owned(),
+                        expected: "a number of minutes".to_owned(),
+                        found: format!("`{t}`"),
+                    }),
+                other => Err(mismatch(id, "a number of minutes", &other)),
+            }
+        }
         "when" => {
             return match value {
                 FieldValue::Text(t) if t.trim().is_empty() => Ok(None),

@@ -339,3 +339,92 @@ fn html_bodies_read_as_text() {
         "x"
     );
 }
+
+#[test]
+fn reminders_are_minutes_before_the_start_on_both_sides() {
+    let crm = crm_to_canonical(&obj(json!({
+        "Event_Title": "Call",
+        "Start_DateTime": "2026-11-25T10:00:00+09:00",
+        "End_DateTime": "2026-11-25T11:00:00+09:00",
+        "Remind_At": "2026-11-25T09:45:00+09:00"
+    })))
+    .unwrap();
+    assert_eq!(crm.reminder(), Some(15));
+    let graph = graph_to_canonical(&json!({
+        "subject": "Call",
+        "start": {"dateTime": "2026-11-25T01:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-11-25T02:00:00", "timeZone": "UTC"},
+        "isReminderOn": true, "reminderMinutesBeforeStart": 15
+    }))
+    .unwrap();
+    assert_eq!(graph, crm);
+    // Off in Outlook (its default is on, 15 minutes) is no reminder; sent explicitly.
+    let off = graph_to_canonical(&json!({
+        "start": {"dateTime": "2026-11-25T01:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-11-25T02:00:00", "timeZone": "UTC"},
+        "isReminderOn": false, "reminderMinutesBeforeStart": 15
+    }))
+    .unwrap();
+    assert_eq!(off.reminder(), None);
+    let g = canonical_to_graph(&off, "UTC", false).unwrap();
+    assert_eq!(g["isReminderOn"], false);
+    let g = canonical_to_graph(&crm, "UTC", false).unwrap();
+    assert_eq!(
+        (
+            g["isReminderOn"].clone(),
+            g["reminderMinutesBeforeStart"].clone()
+        ),
+        (json!(true), json!(15))
+    );
+    // The CRM's absolute time follows the start when the event moves.
+    let current = obj(json!({
+        "Event_Title": "Call",
+        "Start_DateTime": "2026-11-25T10:00:00+09:00",
+        "End_DateTime": "2026-11-25T11:00:00+09:00",
+        "Remind_At": "2026-11-25T09:45:00+09:00"
+    }));
+    let moved = EventRecord::new(
+        Some("Call"),
+        When::timed(
+            Utc.with_ymd_and_hms(2026, 11, 26, 1, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap(),
+        ),
+        None,
+        None,
+    )
+    .unwrap()
+    .with_reminder(Some(15));
+    let patch = canonical_to_crm(&moved, Some(&current), &tokyo).unwrap();
+    assert_eq!(patch["Remind_At"], "2026-11-26T00:45:00+00:00");
+    // Removed on one side: cleared in the CRM.
+    let none = moved.clone().with_reminder(None);
+    let mut cur = current.clone();
+    cur.insert("Start_DateTime".into(), json!("2026-11-26T10:00:00+09:00"));
+    cur.insert("End_DateTime".into(), json!("2026-11-26T11:00:00+09:00"));
+    assert_eq!(
+        canonical_to_crm(&none, Some(&cur), &tokyo).unwrap()["Remind_At"],
+        Value::Null
+    );
+    // All-day: relative to local midnight of the first day.
+    let all_day = EventRecord::new(
+        Some("Expo"),
+        When::all_day(d(2026, 12, 5), d(2026, 12, 5)),
+        None,
+        None,
+    )
+    .unwrap()
+    .with_reminder(Some(60 * 15));
+    let c = canonical_to_crm(&all_day, None, &tokyo).unwrap();
+    assert_eq!(c["Remind_At"], "2026-12-04T09:00:00+09:00");
+    assert_eq!(crm_to_canonical(&c).unwrap(), all_day);
+    // Nonsense is a per-record error.
+    let bad = graph_to_canonical(&json!({
+        "start": {"dateTime": "2026-11-25T01:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-11-25T02:00:00", "timeZone": "UTC"},
+        "isReminderOn": true, "reminderMinutesBeforeStart": -5
+    }));
+    assert!(
+        matches!(bad, Err(RecordError::TypeMismatch { .. })),
+        "{bad:?}"
+    );
+}
