@@ -27,6 +27,7 @@ struct Env {
     _sb: crmsync_sandbox::RunningSandbox,
     http: reqwest::Client,
     zc: String,
+    gc: String,
     _dir: tempfile::TempDir,
     store: Store,
     crm: ZohoTasks,
@@ -81,6 +82,7 @@ impl Env {
             _sb: sb,
             http: reqwest::Client::new(),
             zc,
+            gc,
             _dir: dir,
             store,
             crm,
@@ -548,22 +550,43 @@ fn the_list_is_found_again_by_its_stamp() {
     let mut env = Env::new();
     env.settle();
     let list = env.list_id();
-    // Another list with the same name, made by the user later, is not taken for ours.
-    env.graph_json(
+    // Another list with the same name, made by the user later with a task of their own, is
+    // not taken for ours.
+    let other = env.graph_json(
         Method::POST,
         "/todo/lists",
         Some(json!({"displayName": TASK_LIST_NAME})),
     );
+    let other = other["id"].as_str().unwrap().to_string();
+    env.graph_json(
+        Method::POST,
+        &format!("/todo/lists/{other}/tasks"),
+        Some(json!({"title": "My own errand"})),
+    );
     assert_eq!(env.lists_named().len(), 2);
     assert_eq!(env.graph.find_container().unwrap(), Some(list.clone()));
-    // Without a stamped one, the exact name is the fallback (a create whose stamp was lost).
+    // Without its stamp (a create whose stamp was lost), ours is still found: it holds only
+    // stamped copies. It is stamped again on the way.
     env.graph_json(
         Method::DELETE,
         &format!("/todo/lists/{list}/extensions/{TASK_LIST_EXTENSION}"),
         None,
     );
-    let found = env.graph.find_container().unwrap();
-    assert!(found.is_some());
+    assert_eq!(env.graph.find_container().unwrap(), Some(list.clone()));
+    env.graph_json(
+        Method::GET,
+        &format!("/todo/lists/{list}/extensions/{TASK_LIST_EXTENSION}"),
+        None,
+    );
+    // The user's own list alone is never adopted: its tasks stay out of the CRM.
+    env.graph_json(Method::DELETE, &format!("/todo/lists/{list}"), None);
+    assert_eq!(env.graph.find_container().unwrap(), None);
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.outcome, RoundOutcome::Disabled);
+    env.store.enable(T, chrono::Utc::now()).unwrap();
+    env.settle();
+    assert_ne!(env.list_id(), other);
+    assert!(env.crm_by_subject("My own errand").is_empty());
 }
 
 #[test]
@@ -594,6 +617,55 @@ fn a_crm_create_whose_answer_is_lost_is_not_duplicated() {
         counters["injected_faults"].as_u64(),
         Some(1),
         "the fault fired: {counters}"
+    );
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.writes, 0);
+}
+
+#[test]
+fn a_to_do_create_whose_answer_is_lost_is_found_by_its_stamp() {
+    let mut env = Env::new();
+    // The first round creates the list; then the next Graph write commits and answers 504.
+    env.settle();
+    let id = env.crm_create(
+        AIKO,
+        "ui",
+        vec![task(
+            "Lost To Do answer",
+            "2027-06-06",
+            "Not Started",
+            "High",
+        )],
+    )[0]
+    .clone();
+    control(
+        &env.rt,
+        &env.http,
+        Method::PUT,
+        format!("{}/faults", env.gc),
+        json!({"timeout_after_commit": 1, "timeout_hang_ms": 100}),
+    );
+    for _ in 0..3 {
+        env.round(RoundOptions::default());
+    }
+    env.settle();
+    let copies: Vec<Value> = env
+        .list_items()
+        .into_iter()
+        .filter(|t| t["title"] == "Lost To Do answer")
+        .collect();
+    assert_eq!(copies.len(), 1, "exactly one To Do copy: {copies:?}");
+    assert_eq!(task_stamp(&copies[0]).as_deref(), Some(id.as_str()));
+    let faults = control(
+        &env.rt,
+        &env.http,
+        Method::GET,
+        format!("{}/faults", env.gc),
+        Value::Null,
+    );
+    assert_eq!(
+        faults["timeout_after_commit"], 0,
+        "the fault fired: {faults}"
     );
     let r = env.round(RoundOptions::default());
     assert_eq!(r.writes, 0);

@@ -3,7 +3,8 @@
 //! * The list is this app's when it carries the open extension [`TASK_LIST_EXTENSION`]
 //!   (graph-api.md §4: To Do lists take open extensions, not extended properties). A list
 //!   created but not stamped (a lost answer) is found again by its exact name among the lists
-//!   that are not well-known ones.
+//!   that are not well-known ones, when it holds nothing but this app's copies (a user's own
+//!   list of that name is never adopted).
 //! * Each task carries the CRM id in a `linkedResource` (`applicationName` [`LINK_APPLICATION`],
 //!   `externalId` = the CRM id), written inline on create (graph-api.md §3).
 //! * The version is the task's `@odata.etag`, sent back as `If-Match` on writes.
@@ -179,6 +180,37 @@ impl GraphTasks {
         Ok(None)
     }
 
+    /// Stamps a list as this app's (best effort: an unstamped list holding only this app's
+    /// copies is still found again, see `find_container`).
+    fn stamp_list(&self, list_id: &str) {
+        let stamp = json!({
+            "@odata.type": "microsoft.graph.openTypeExtension",
+            "extensionName": TASK_LIST_EXTENSION,
+            "module": "tasks",
+        });
+        if let Err(e) = self.call(
+            Method::POST,
+            &format!("/todo/lists/{}/extensions", enc(list_id)),
+            Some(stamp),
+            None,
+        ) {
+            tracing::warn!(error = %e, "the To Do list could not be stamped");
+        }
+    }
+
+    /// Whether every task of a list carries this app's stamp (true for an empty list).
+    fn holds_only_copies(&self, list_id: &str) -> Result<bool, PortError> {
+        let rest = format!(
+            "/todo/lists/{}/tasks?$expand=linkedResources&$top=100",
+            enc(list_id)
+        );
+        let tasks = self
+            .rt
+            .block_on(self.client.mailbox_list_json(&rest))
+            .map_err(|e| graph_error(&e, false))?;
+        Ok(tasks.iter().all(|t| task_stamp(t).is_some()))
+    }
+
     fn is_stamped(&self, list_id: &str) -> Result<bool, PortError> {
         let rest = format!(
             "/todo/lists/{}/extensions/{}",
@@ -335,8 +367,16 @@ impl ContainerPort for GraphTasks {
                 return Ok(Some((*id).to_string()));
             }
         }
-        // A list whose stamp was never written (its create's answer was lost).
-        Ok(named.first().map(|s| (*s).to_string()))
+        // A list whose stamp was never written (lost answer): only one that holds nothing but
+        // this app's copies, so a user's own list of that name never has its tasks taken
+        // into the CRM. It is stamped now (best effort).
+        for id in &named {
+            if self.holds_only_copies(id)? {
+                self.stamp_list(id);
+                return Ok(Some((*id).to_string()));
+            }
+        }
+        Ok(None)
     }
 
     fn create_container(&mut self) -> Result<String, PortError> {
@@ -351,20 +391,7 @@ impl ContainerPort for GraphTasks {
         let id = text(&v, "id")
             .map(str::to_string)
             .ok_or_else(|| PortError::Unavailable("Graph answered without a list id".into()))?;
-        let stamp = json!({
-            "@odata.type": "microsoft.graph.openTypeExtension",
-            "extensionName": TASK_LIST_EXTENSION,
-            "module": "tasks",
-        });
-        if let Err(e) = self.call(
-            Method::POST,
-            &format!("/todo/lists/{}/extensions", enc(&id)),
-            Some(stamp),
-            None,
-        ) {
-            // The list is usable; without its stamp it is found again by its name.
-            tracing::warn!(error = %e, "the To Do list could not be stamped");
-        }
+        self.stamp_list(&id);
         Ok(id)
     }
 
