@@ -18,9 +18,10 @@ use crmsync_core::contact::CrmField;
 use crmsync_core::planner::{Op, Plan};
 use crmsync_core::CanonicalRecord;
 use crmsync_engine::{
-    disable_module, run_round_observed, Clock, ContainerPort, ModuleKind, ModuleSettings,
-    PortError, RecordPort, RoundOptions, RoundOutcome, RoundRunner, RoundStep, RoundSummary, Store,
-    SyncError,
+    disable_module, queued_conflicts, resolve_queued_conflict, restore_deleted, run_round_observed,
+    Clock, ContainerPort, HealthRow, HealthStatus, ModuleKind, ModuleSettings, PortError,
+    QueuedConflict, RecordPort, RoundOptions, RoundOutcome, RoundRunner, RoundStep, RoundSummary,
+    Store, SyncError,
 };
 use serde::Serialize;
 
@@ -356,6 +357,38 @@ pub trait ModuleSync: Send {
     /// module's mapping is fixed.
     fn mapping_fields(&mut self) -> Option<Result<Vec<CrmField>, String>>;
 
+    /// Re-creates in the CRM a record the sync deleted there, from journal entry `journal_id`
+    /// (see [`crmsync_engine::restore_deleted`]); the new CRM id. A service failure is
+    /// `Ok(Err(_))`.
+    ///
+    /// # Errors
+    /// [`ModuleError`] when the entry cannot be restored, or for local failures.
+    fn restore(
+        &mut self,
+        store: &mut Store,
+        journal_id: i64,
+        clock: &dyn Clock,
+    ) -> Result<Result<String, PortError>, ModuleError>;
+
+    /// The conflicts queued for the user (policy "ask me").
+    ///
+    /// # Errors
+    /// [`ModuleError`] for local failures.
+    fn conflicts(&self, store: &Store) -> Result<Vec<QueuedConflict>, ModuleError>;
+
+    /// Resolves a queued conflict with a choice of side per conflicting field, and writes the
+    /// result where needed. A service failure is `Ok(Err(_))` (the conflict stays queued).
+    ///
+    /// # Errors
+    /// [`ModuleError`] (no such conflict, a field without a choice, local failures).
+    fn resolve_conflict(
+        &mut self,
+        store: &mut Store,
+        link_id: u64,
+        choices: &crmsync_core::planner::FieldChoices,
+        clock: &dyn Clock,
+    ) -> Result<Result<(), PortError>, ModuleError>;
+
     /// Disables the module: deletes its Microsoft 365 container and the copies in it, keeps
     /// every CRM record. A service failure is `Ok(Err(_))` and changes nothing locally.
     ///
@@ -432,13 +465,35 @@ where
                 error: f.error.to_string(),
             })
             .collect();
-        for (side_is_crm, (id, error)) in self
+        let skipped: Vec<(bool, (String, String))> = self
             .crm
             .skipped()
             .into_iter()
             .map(|s| (true, s))
             .chain(self.graph.skipped().into_iter().map(|s| (false, s)))
-        {
+            .collect();
+        if !opts.dry_run && !skipped.is_empty() {
+            let now = clock.now();
+            let rows: Vec<HealthRow> = skipped
+                .iter()
+                .map(|(crm_side, (id, error))| HealthRow {
+                    side: if *crm_side {
+                        crmsync_core::Side::Crm
+                    } else {
+                        crmsync_core::Side::Graph
+                    },
+                    item_id: id.clone(),
+                    label: id.clone(),
+                    status: HealthStatus::Failing,
+                    detail: Some(error.clone()),
+                    updated_at: now,
+                })
+                .collect();
+            store
+                .upsert_health(self.module, &rows)
+                .map_err(SyncError::from)?;
+        }
+        for (side_is_crm, (id, error)) in skipped {
             failures.push(FailedRecord {
                 label: id.clone(),
                 crm_id: side_is_crm.then(|| id.clone()),
@@ -462,6 +517,43 @@ where
             self.graph.set_mapping_fields(f);
         }
         Some(fields)
+    }
+
+    fn restore(
+        &mut self,
+        store: &mut Store,
+        journal_id: i64,
+        clock: &dyn Clock,
+    ) -> Result<Result<String, PortError>, ModuleError> {
+        Ok(restore_deleted::<R, C>(
+            store,
+            self.module,
+            journal_id,
+            &mut self.crm,
+            clock,
+        )?)
+    }
+
+    fn conflicts(&self, store: &Store) -> Result<Vec<QueuedConflict>, ModuleError> {
+        Ok(queued_conflicts::<R>(store, self.module)?)
+    }
+
+    fn resolve_conflict(
+        &mut self,
+        store: &mut Store,
+        link_id: u64,
+        choices: &crmsync_core::planner::FieldChoices,
+        clock: &dyn Clock,
+    ) -> Result<Result<(), PortError>, ModuleError> {
+        Ok(resolve_queued_conflict::<R, C, G>(
+            store,
+            self.module,
+            link_id,
+            choices,
+            &mut self.crm,
+            &mut self.graph,
+            clock,
+        )?)
     }
 
     fn disable(
@@ -568,6 +660,55 @@ impl SyncRunner {
         m.mapping_fields()
             .unwrap_or_else(|| Err(format!("the {module} module has a fixed field mapping")))
             .map_err(ModuleError::Setup)
+    }
+
+    /// Restores a CRM record the sync deleted (see [`ModuleSync::restore`]).
+    ///
+    /// # Errors
+    /// [`ModuleError`]; a service failure is `Ok(Err(_))`.
+    pub fn restore(
+        &mut self,
+        module: ModuleKind,
+        journal_id: i64,
+        clock: &dyn Clock,
+    ) -> Result<Result<String, PortError>, ModuleError> {
+        let store = &mut self.store;
+        let m = self
+            .modules
+            .get_mut(&module)
+            .ok_or(ModuleError::NotConnected(module))?;
+        m.restore(store, journal_id, clock)
+    }
+
+    /// The conflicts queued for the user in `module`.
+    ///
+    /// # Errors
+    /// [`ModuleError`].
+    pub fn conflicts(&self, module: ModuleKind) -> Result<Vec<QueuedConflict>, ModuleError> {
+        let m = self
+            .modules
+            .get(&module)
+            .ok_or(ModuleError::NotConnected(module))?;
+        m.conflicts(&self.store)
+    }
+
+    /// Resolves a queued conflict (see [`ModuleSync::resolve_conflict`]).
+    ///
+    /// # Errors
+    /// [`ModuleError`]; a service failure is `Ok(Err(_))`.
+    pub fn resolve_conflict(
+        &mut self,
+        module: ModuleKind,
+        link_id: u64,
+        choices: &crmsync_core::planner::FieldChoices,
+        clock: &dyn Clock,
+    ) -> Result<Result<(), PortError>, ModuleError> {
+        let store = &mut self.store;
+        let m = self
+            .modules
+            .get_mut(&module)
+            .ok_or(ModuleError::NotConnected(module))?;
+        m.resolve_conflict(store, link_id, choices, clock)
     }
 
     /// Disables `module` (see [`ModuleSync::disable`]).

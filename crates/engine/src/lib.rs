@@ -4,14 +4,17 @@
 //! Callers pass `now` in; the desktop shell and the CLI are the only places that
 //! read the clock.
 
+pub mod health;
 pub mod module;
 pub mod paths;
 pub mod ports;
 pub mod state;
 pub mod store;
 pub mod sync;
+pub mod undo;
 pub mod worker;
 
+pub use health::{HealthRow, HealthStatus, ModuleCounts};
 pub use module::{Account, EnableError, ModuleKind, ModuleState, ModuleStatus, Service};
 pub use ports::{Changes, Clock, ContainerPort, PortError, RecordPort, Written};
 pub use state::{ActionCommit, JournalEntry, JournalOp, ModuleSettings, RunRecord};
@@ -20,4 +23,5 @@ pub use sync::{
     disable_module, resolve_queued_conflict, run_round, run_round_cancellable, run_round_observed,
     RecordFailure, RoundOptions, RoundOutcome, RoundReport, RoundStep, SyncError,
 };
+pub use undo::{queued_conflicts, restore_deleted, ConflictField, QueuedConflict, RestoreRefused};
 pub use worker::{Progress, RoundRunner, RoundSummary, Worker, WorkerConfig};

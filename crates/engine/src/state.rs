@@ -46,6 +46,10 @@ pub struct JournalEntry {
     pub after: Option<String>,
     /// When.
     pub at: DateTime<Utc>,
+    /// When a delete was undone (the record re-created from `before`).
+    pub restored_at: Option<DateTime<Utc>>,
+    /// The id of the re-created record.
+    pub restored_as: Option<String>,
 }
 
 /// The kind of a journalled change.
@@ -79,6 +83,8 @@ pub struct RunRecord {
     pub detail: Option<String>,
     pub actions: i64,
     pub writes: i64,
+    /// Records that failed on their own.
+    pub failures: i64,
 }
 
 /// Everything one executed action changes locally, committed in one transaction.
@@ -663,46 +669,124 @@ impl Store {
     /// # Errors
     /// SQLite failures or a corrupt row.
     pub fn journal(&self, module: ModuleKind) -> Result<Vec<JournalEntry>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, run_id, side, op, item_id, label, changed_fields, before, after, at
-             FROM journal WHERE module = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map(params![module.as_str()], |r| {
+        self.journal_where(module, "", i64::MAX, usize::MAX, "ASC")
+    }
+
+    /// The newest journal entries of a module (newest first), `limit` of them, older than the
+    /// entry `before` when given (for paging).
+    ///
+    /// # Errors
+    /// SQLite failures or a corrupt row.
+    pub fn journal_recent(
+        &self,
+        module: ModuleKind,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        self.journal_where(module, "", before.unwrap_or(i64::MAX), limit, "DESC")
+    }
+
+    /// One journal entry of a module.
+    ///
+    /// # Errors
+    /// SQLite failures or a corrupt row.
+    pub fn journal_entry(
+        &self,
+        module: ModuleKind,
+        id: i64,
+    ) -> Result<Option<JournalEntry>, StoreError> {
+        Ok(self
+            .journal_where(module, "AND id = ?4", id + 1, 1, "ASC")?
+            .into_iter()
+            .next())
+    }
+
+    fn journal_where(
+        &self,
+        module: ModuleKind,
+        extra: &str,
+        below: i64,
+        limit: usize,
+        order: &str,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, run_id, side, op, item_id, label, changed_fields, before, after, at,
+                    restored_at, restored_as
+             FROM journal WHERE module = ?1 AND id < ?2 {extra} ORDER BY id {order} LIMIT ?3"
+        ))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let map = |r: &rusqlite::Row<'_>| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Option<i64>>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, Option<String>>(8)?,
-                r.get::<_, String>(9)?,
+                (
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ),
+                (
+                    r.get::<_, String>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, String>(9)?,
+                    r.get::<_, Option<String>>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                ),
             ))
-        })?;
-        rows.map(|row| {
-            let (id, run_id, side, op, item_id, label, changed, before, after, at) = row?;
-            let op = match op.as_str() {
-                "create" => JournalOp::Create,
-                "update" => JournalOp::Update,
-                "delete" => JournalOp::Delete,
-                other => return Err(corrupt("journal", format!("unknown op {other:?}"))),
-            };
-            Ok(JournalEntry {
-                id,
-                run_id,
-                side: parse_side(&side)?,
-                op,
-                item_id,
-                label,
-                changed_fields: from_json("changed fields", &changed)?,
-                before,
-                after,
-                at: parse_time(&at)?,
+        };
+        let rows = if extra.is_empty() {
+            stmt.query_map(params![module.as_str(), below, limit], map)?
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            stmt.query_map(params![module.as_str(), below, limit, below - 1], map)?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        rows.into_iter()
+            .map(|row| {
+                let (
+                    (id, run_id, side, op, item_id, label),
+                    (changed, before, after, at, restored_at, restored_as),
+                ) = row;
+                let op = match op.as_str() {
+                    "create" => JournalOp::Create,
+                    "update" => JournalOp::Update,
+                    "delete" => JournalOp::Delete,
+                    other => return Err(corrupt("journal", format!("unknown op {other:?}"))),
+                };
+                Ok(JournalEntry {
+                    id,
+                    run_id,
+                    side: parse_side(&side)?,
+                    op,
+                    item_id,
+                    label,
+                    changed_fields: from_json("changed fields", &changed)?,
+                    before,
+                    after,
+                    at: parse_time(&at)?,
+                    restored_at: restored_at.as_deref().map(parse_time).transpose()?,
+                    restored_as,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
+
+    /// Records that a journalled delete was undone: the record was re-created as `new_id`.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn mark_restored(
+        &self,
+        journal_id: i64,
+        new_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE journal SET restored_at = ?2, restored_as = ?3 WHERE id = ?1",
+            params![journal_id, format_time(now), new_id],
+        )?;
+        Ok(())
     }
 
     /// Records the time of the module's last completed sync round.
@@ -752,13 +836,25 @@ impl Store {
         Ok(())
     }
 
+    /// Records how many records failed on their own in a run.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn set_run_failures(&self, run: i64, failures: usize) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE runs SET failures = ?2 WHERE id = ?1",
+            params![run, i64::try_from(failures).unwrap_or(i64::MAX)],
+        )?;
+        Ok(())
+    }
+
     /// The most recent runs of a module, newest first.
     ///
     /// # Errors
     /// SQLite failures or a corrupt row.
     pub fn runs(&self, module: ModuleKind, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, started_at, finished_at, outcome, detail, actions, writes
+            "SELECT id, started_at, finished_at, outcome, detail, actions, writes, failures
              FROM runs WHERE module = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![module.as_str(), limit as i64], |r| {
@@ -770,10 +866,11 @@ impl Store {
                 r.get::<_, Option<String>>(4)?,
                 r.get::<_, i64>(5)?,
                 r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?,
             ))
         })?;
         rows.map(|row| {
-            let (id, started, finished, outcome, detail, actions, writes) = row?;
+            let (id, started, finished, outcome, detail, actions, writes, failures) = row?;
             Ok(RunRecord {
                 id,
                 module,
@@ -783,6 +880,7 @@ impl Store {
                 detail,
                 actions,
                 writes,
+                failures,
             })
         })
         .collect()
@@ -965,6 +1063,8 @@ mod tests {
                         before: None,
                         after: Some("{}".into()),
                         at: t(1),
+                        restored_at: None,
+                        restored_as: None,
                     }],
                     now: t(1),
                 },

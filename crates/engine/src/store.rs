@@ -17,6 +17,7 @@ use crate::module::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_modules_and_accounts.sql"),
     include_str!("../migrations/0002_sync_state.sql"),
+    include_str!("../migrations/0003_health_and_restore.sql"),
 ];
 
 /// Everything that can go wrong talking to the store.

@@ -30,6 +30,8 @@ pub enum SyncError {
     NoConflict(u64),
     #[error("cannot resolve the conflict: {0}")]
     Resolve(#[from] crmsync_core::planner::ResolveError),
+    #[error("cannot restore: {0}")]
+    Restore(#[from] crate::undo::RestoreRefused),
 }
 
 /// Options of one round.
@@ -224,6 +226,11 @@ where
         }
     }
     store.finish_run(run_id, outcome, detail.as_deref(), clock.now())?;
+    if result.is_ok() && !opts.dry_run && report.plan.is_some() {
+        store.set_run_failures(run_id, report.failures.len())?;
+        let rows = crate::health::compute(store, module, &report, clock.now())?;
+        store.replace_health(module, &rows)?;
+    }
     result.map(|()| report)
 }
 
@@ -304,6 +311,7 @@ where
         store.set_first_sync_at(module, None)?;
         store.clear_side(module, Side::Graph)?;
         store.set_status(module, false, &ModuleStatus::Inactive, clock.now())?;
+        store.replace_health(module, &[])?;
         report.outcome = RoundOutcome::Disabled;
         return Ok(());
     }
@@ -358,6 +366,8 @@ where
             before: None,
             after: Some(json(&record)),
             at: clock.now(),
+            restored_at: None,
+            restored_as: None,
         }];
         store.commit_action(
             &ActionCommit {
@@ -751,6 +761,7 @@ where
     store.set_container_id(module, None)?;
     store.set_first_sync_at(module, None)?;
     store.clear_side(module, Side::Graph)?;
+    store.replace_health(module, &[])?;
     let links = reset_links_for_reenable(store.links::<R>(module)?);
     store.replace_links(module, &links, clock.now())?;
     store.disable(module, clock.now())?;
@@ -842,6 +853,8 @@ where
             before: before.map(json),
             after: after.map(json),
             at: now,
+            restored_at: None,
+            restored_as: None,
         }
     };
     match &action.op {

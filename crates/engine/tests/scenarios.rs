@@ -519,3 +519,136 @@ fn a_dead_session_marks_the_module_as_needing_sign_in_and_a_later_round_recovers
     env.settle();
     assert_eq!(env.store.module(M).unwrap().status, ModuleStatus::Active);
 }
+
+#[test]
+fn health_is_stored_per_record_and_counted() {
+    let mut env = Env::new(3);
+    let excluded = env
+        .crm
+        .user_create(contact("Imported", "imp@example.com"), true);
+    env.settle();
+    let counts = env.store.module_counts(M).unwrap();
+    assert_eq!((counts.synced, counts.excluded, counts.failing), (3, 1, 0));
+    let rows = env
+        .store
+        .health(M, Some(crmsync_engine::HealthStatus::Excluded), None, 10)
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].item_id, excluded);
+    assert_eq!(rows[0].label, "Imported");
+    assert!(rows[0].detail.is_some());
+    // Searchable by label, case-insensitively; `%` is a literal.
+    let found = env.store.health(M, None, Some("p1"), 10).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].status, crmsync_engine::HealthStatus::InSync);
+    assert!(env.store.health(M, None, Some("%"), 10).unwrap().is_empty());
+    // A dry run does not replace it; a disable clears it.
+    env.round(RoundOptions {
+        dry_run: true,
+        ..RoundOptions::default()
+    });
+    assert_eq!(env.store.module_counts(M).unwrap().synced, 3);
+    let clock = WorldClock(env.world.clone());
+    crmsync_engine::disable_module::<ContactRecord, _>(&mut env.store, M, &mut env.graph, &clock)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        env.store.module_counts(M).unwrap(),
+        crmsync_engine::ModuleCounts::default()
+    );
+}
+
+#[test]
+fn a_crm_record_the_sync_deleted_is_restored_once_from_the_journal() {
+    let mut env = Env::new(2);
+    env.store.set_delete_propagation(M, true, t(0)).unwrap();
+    env.settle();
+    let (gid, _) = env
+        .graph
+        .items
+        .iter()
+        .find(|(_, it)| it.record.label() == "P0")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
+    env.graph.user_delete(&gid);
+    env.settle();
+    assert_eq!(env.crm.items.len(), 1, "propagated to the CRM");
+    let journal = env.store.journal_recent(M, 10, None).unwrap();
+    let delete = journal
+        .iter()
+        .find(|j| j.side == Side::Crm && j.op == JournalOp::Delete)
+        .expect("journalled")
+        .clone();
+    assert!(
+        journal.windows(2).all(|w| w[0].id > w[1].id),
+        "newest first"
+    );
+    // A Microsoft 365 copy's delete is not restorable from here.
+    let graph_create = journal.iter().find(|j| j.side == Side::Graph).unwrap();
+    let clock = WorldClock(env.world.clone());
+    assert!(matches!(
+        crmsync_engine::restore_deleted::<ContactRecord, _>(
+            &mut env.store,
+            M,
+            graph_create.id,
+            &mut env.crm,
+            &clock
+        ),
+        Err(SyncError::Restore(_))
+    ));
+    let new_id = crmsync_engine::restore_deleted::<ContactRecord, _>(
+        &mut env.store,
+        M,
+        delete.id,
+        &mut env.crm,
+        &clock,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(env.crm.items[&new_id].record.label(), "P0");
+    let again = crmsync_engine::restore_deleted::<ContactRecord, _>(
+        &mut env.store,
+        M,
+        delete.id,
+        &mut env.crm,
+        &clock,
+    );
+    assert!(
+        matches!(again, Err(SyncError::Restore(crmsync_engine::RestoreRefused::AlreadyRestored(ref id))) if *id == new_id)
+    );
+    // The next rounds copy it to Microsoft 365 again, once.
+    env.settle();
+    assert_eq!(env.crm.items.len(), 2);
+    assert_eq!(env.graph.items.len(), 2);
+    let entry = env.store.journal_entry(M, delete.id).unwrap().unwrap();
+    assert_eq!(entry.restored_as.as_deref(), Some(new_id.as_str()));
+}
+
+#[test]
+fn conflicts_under_ask_me_are_listed_side_by_side() {
+    let mut env = Env::new(1);
+    env.store
+        .set_conflict_policy(M, crmsync_core::planner::ConflictPolicy::Ask)
+        .unwrap();
+    env.settle();
+    let cid = env.crm.items.keys().next().unwrap().clone();
+    let gid = env.graph.items.keys().next().unwrap().clone();
+    env.crm
+        .user_update(&cid, contact("FromCrm", "p0@example.com"));
+    env.graph
+        .user_update(&gid, contact("FromOutlook", "p0@example.com"));
+    env.round(RoundOptions::default());
+    let queued = crmsync_engine::queued_conflicts::<ContactRecord>(&env.store, M).unwrap();
+    assert_eq!(queued.len(), 1);
+    let q = &queued[0];
+    assert_eq!(
+        (q.crm_id.as_str(), q.graph_id.as_str()),
+        (cid.as_str(), gid.as_str())
+    );
+    assert_eq!(q.fields.len(), 1);
+    assert_eq!(q.fields[0].field, "givenName");
+    assert_eq!(q.fields[0].base.as_deref(), Some("P0"));
+    assert_eq!(q.fields[0].crm.as_deref(), Some("FromCrm"));
+    assert_eq!(q.fields[0].graph.as_deref(), Some("FromOutlook"));
+    assert_eq!(env.store.module_counts(M).unwrap().conflicts, 1);
+}
