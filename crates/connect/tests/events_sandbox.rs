@@ -1054,3 +1054,53 @@ fn reminders_sync_both_ways_and_follow_a_moved_start() {
     assert_eq!(at.with_timezone(&Utc), new_start - Duration::minutes(10));
     assert_eq!(env.round(RoundOptions::default()).writes, 0);
 }
+
+#[test]
+fn a_repeated_create_carries_the_same_transaction_id_and_lands_once() {
+    use crmsync_core::CanonicalRecord;
+    use crmsync_engine::RecordPort;
+    let mut env = Env::new();
+    env.settle();
+    let id = env.crm_create(AIKO, "ui", vec![meeting("Twice", 500)])[0].clone();
+    let record = env.crm.get(&id).unwrap().unwrap().record;
+    // The same create sent again (an intent replayed after the stamp lookup missed it):
+    // Graph recognises the transactionId and answers with the first event.
+    let a = env.graph.create(&record, Some(&id)).unwrap();
+    let b = env.graph.create(&record, Some(&id)).unwrap();
+    assert_eq!(a.id, b.id);
+    let copies: Vec<Value> = env
+        .calendar_items()
+        .into_iter()
+        .filter(|i| i["subject"] == "Twice")
+        .collect();
+    assert_eq!(copies.len(), 1);
+    assert!(copies[0]["transactionId"]
+        .as_str()
+        .is_some_and(|t| t.starts_with(&format!("crmsync:{id}:"))));
+    // The feed (no extended properties) still knows it is the copy of this CRM event.
+    let seen = env.graph.get(&a.id).unwrap().unwrap();
+    assert_eq!(seen.stamp.as_deref(), Some(id.as_str()));
+    assert_eq!(seen.record.hash(), record.hash());
+}
+
+#[test]
+fn an_event_stamped_by_another_client_is_read_with_one_lookup() {
+    use crmsync_engine::RecordPort;
+    let mut env = Env::new();
+    env.settle();
+    let calendar = env.graph.calendar().unwrap().to_string();
+    // Another client of ours (older build) created it: stamp property, foreign transactionId.
+    let v = env.graph_json(
+        Method::POST,
+        &format!("/calendars/{calendar}/events"),
+        Some(json!({
+            "subject": "Foreign tx",
+            "transactionId": "7f0c2a1e-0000-4000-8000-000000000001",
+            "singleValueExtendedProperties": env.graph_client.stamp("999"),
+            "start": {"dateTime": "2027-01-01T01:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2027-01-01T02:00:00", "timeZone": "UTC"}
+        })),
+    );
+    let seen = env.graph.get(v["id"].as_str().unwrap()).unwrap().unwrap();
+    assert_eq!(seen.stamp.as_deref(), Some("999"));
+}
