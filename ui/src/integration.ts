@@ -220,7 +220,9 @@ export function moduleCard(view: ModuleView, t: Translate, on: ModuleHandlers): 
     el("p", {
       id: `last-sync-${m}`,
       className: "last-sync",
-      text: view.last_sync_at ? t("lastSync", { when: new Date(view.last_sync_at).toLocaleString() }) : t("neverSynced"),
+      text: view.last_sync_at
+        ? t("lastSync", { when: new Date(view.last_sync_at).toLocaleString(document.documentElement.lang || undefined) })
+        : t("neverSynced"),
     }),
   );
   const counts = countsText(view, t);

@@ -130,6 +130,9 @@ async fn connects_both_accounts_enables_contacts_and_disconnects() {
             // for the CRM e-mail first; it needs the user, so the page opens once.
             let forms_before = p.forms_posted();
             click(&b, "#enable-contacts").await;
+            // Then the mapping dialog (Contacts only) and the preview.
+            click(&b, "#mapping-save").await;
+            click(&b, "#preview-dialog-confirm").await;
             text_is(&b, "#status-contacts", "Active").await;
             text_is(&b, "#account-org-microsoft", "Tenant: sakura-demo.example").await;
             b.wait_for("#account-microsoft[data-state='connected']", WAIT)
@@ -171,6 +174,7 @@ async fn connects_both_accounts_enables_contacts_and_disconnects() {
             // so the silent sign-in completes with no prompt at all.
             let forms_before = p.forms_posted();
             click(&b, "#enable-events").await;
+            click(&b, "#preview-dialog-confirm").await;
             text_is(&b, "#status-events", "Active").await;
             b.wait_for("#account-microsoft[data-state='connected']", WAIT)
                 .await
@@ -250,6 +254,8 @@ async fn connects_in_japanese_in_the_users_data_centre_and_cancels() {
             // Enable Contacts: the silent attempt for Kenji's CRM e-mail needs
             // the user; the page opens once and Yui signs in.
             click(&b, "#enable-contacts").await;
+            click(&b, "#mapping-save").await;
+            click(&b, "#preview-dialog-confirm").await;
             text_is(&b, "#status-contacts", "有効").await;
             text_is(
                 &b,

@@ -66,16 +66,14 @@ async fn lists_the_three_modules_with_the_status_the_store_holds() {
             .await
             .unwrap();
         assert_eq!(tasks, "Paused — 120 deletions wait for your approval");
-        // An enabled module offers no Enable button.
-        let button = b
-            .find("#enable-tasks")
+        // An enabled module offers Sync now and Disable, not Enable.
+        b.wait_for("#sync-tasks", WAIT)
             .await
-            .unwrap()
-            .expect("button exists");
-        assert_eq!(
-            b.attribute(&button, "hidden").await.unwrap().as_deref(),
-            Some("true")
-        );
+            .expect("Sync now shown");
+        b.wait_for("#disable-tasks", WAIT)
+            .await
+            .expect("Disable shown");
+        assert!(b.find("#enable-tasks").await.unwrap().is_none());
     })
     .await;
 }
@@ -115,38 +113,53 @@ async fn enable_without_accounts_shows_the_typed_error_from_rust() {
 }
 
 #[tokio::test]
-async fn enable_with_both_accounts_is_recorded_in_the_store() {
-    let app = App::launch("enable_connected", Launch::default(), |dir| {
+async fn accounts_without_saved_sign_ins_ask_to_reconnect_and_enable_nothing() {
+    // The store knows both accounts, but the keychain holds no sign-in for them (e.g. the
+    // keychain was reset): the sync cannot start, says which account to connect again, and
+    // enabling explains why instead of pretending.
+    let app = App::launch("enable_without_sign_ins", Launch::default(), |dir| {
         let store = store_in(dir);
         store.save_account(&account(Service::Zoho)).unwrap();
         store.save_account(&account(Service::Microsoft)).unwrap();
+        store
+            .enable(
+                ModuleKind::Tasks,
+                Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap(),
+            )
+            .unwrap();
     })
     .await;
     let data_dir = app
         .run(|b| async move {
+            b.wait_for("#sync-state[data-state='needs_sign_in']", WAIT)
+                .await
+                .expect("the sync says a sign-in is needed");
             let button = b.wait_for("#enable-events", WAIT).await.unwrap();
             b.click(&button).await.unwrap();
-            let status = b
-                .wait_for_text("#status-events", WAIT, |t| t == "Active")
+            let message = b
+                .wait_for_text("#message-events", WAIT, |t| t.contains("not running"))
                 .await
-                .expect("Events turns Active");
-            assert_eq!(status, "Active");
+                .expect("the reason shows under Events");
+            assert!(message.contains("Microsoft 365"), "{message}");
+            let node = b.find("#message-events").await.unwrap().unwrap();
             assert_eq!(
-                b.wait_for_text("#status-contacts", WAIT, |t| !t.is_empty())
+                b.attribute(&node, "data-code").await.unwrap().as_deref(),
+                Some("not_syncing")
+            );
+            assert_eq!(
+                b.wait_for_text("#status-tasks", WAIT, |t| t == "Needs sign-in")
                     .await
                     .unwrap(),
-                "Inactive"
+                "Needs sign-in"
             );
         })
         .await;
-    let state = store_in(data_dir.path())
-        .module(ModuleKind::Events)
-        .unwrap();
-    assert!(
-        state.enabled,
-        "the click reached Rust and the store recorded it"
+    let store = store_in(data_dir.path());
+    assert!(!store.module(ModuleKind::Events).unwrap().enabled);
+    assert_eq!(
+        store.module(ModuleKind::Tasks).unwrap().status,
+        ModuleStatus::NeedsSignIn
     );
-    assert_eq!(state.status, ModuleStatus::Active);
 }
 
 #[tokio::test]
