@@ -811,6 +811,35 @@ fn outlook_series_are_reported_and_never_created_in_the_crm() {
     );
     env.settle();
     assert!(env.crm_by_title("Daily stand-up").is_empty());
+    assert!(
+        !env.graph.failures().is_empty(),
+        "still reported after later rounds"
+    );
+    // Deleting the series clears its health.
+    let master = env
+        .rt
+        .block_on(
+            env.graph_client
+                .mailbox_list_json(&format!("/calendars/{calendar}/events")),
+        )
+        .unwrap()
+        .into_iter()
+        .find(|e| e["subject"] == "Daily stand-up")
+        .unwrap();
+    env.graph_json(
+        Method::DELETE,
+        &format!(
+            "/calendars/{calendar}/events/{}",
+            master["id"].as_str().unwrap()
+        ),
+        None,
+    );
+    env.settle();
+    assert!(
+        env.graph.failures().is_empty(),
+        "{:?}",
+        env.graph.failures()
+    );
 }
 
 #[test]
@@ -912,6 +941,14 @@ fn through_the_module_interface_the_preview_writes_nothing_and_shows_series_as_f
         )
         .unwrap();
     assert!(d.in_sync(), "{d:?}");
+    // The series stays listed as failing in later rounds too (it is still not synced).
+    assert!(
+        d.failures
+            .iter()
+            .any(|f| f.error == crmsync_connect::events::RECURRING_SKIPPED),
+        "{:?}",
+        d.failures
+    );
     assert!(ids.iter().all(|id| env.crm_get(id).is_some()));
 }
 

@@ -13,7 +13,7 @@ impl Adapter for ZohoEvents {
     }
 
     fn skipped(&self) -> Vec<(String, String)> {
-        self.failures().to_vec()
+        self.failures()
     }
 }
 
@@ -24,6 +24,6 @@ impl Adapter for GraphEvents {
     }
 
     fn skipped(&self) -> Vec<(String, String)> {
-        self.failures().to_vec()
+        self.failures()
     }
 }

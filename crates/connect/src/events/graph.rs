@@ -40,7 +40,9 @@ pub struct GraphEvents {
     rt: Handle,
     calendar: Option<String>,
     all_day_zone: String,
-    failures: Vec<(String, String)>,
+    /// Events read but not synced (series, unreadable data), until read again fine or
+    /// deleted: their health across rounds.
+    unsynced: std::collections::BTreeMap<String, String>,
 }
 
 fn enc(s: &str) -> String {
@@ -94,7 +96,7 @@ impl GraphEvents {
             rt,
             calendar: None,
             all_day_zone: all_day_zone.into(),
-            failures: Vec::new(),
+            unsynced: std::collections::BTreeMap::new(),
         }
     }
 
@@ -104,16 +106,19 @@ impl GraphEvents {
         self.calendar.as_deref()
     }
 
-    /// Items the last calls could not project or do not sync (id, why): their health.
+    /// Events of the calendar this adapter does not sync (id, why): series and unreadable
+    /// data, listed until they are read again fine or are deleted. Their health.
     #[must_use]
-    pub fn failures(&self) -> &[(String, String)] {
-        &self.failures
+    pub fn failures(&self) -> Vec<(String, String)> {
+        self.unsynced
+            .iter()
+            .map(|(i, w)| (i.clone(), w.clone()))
+            .collect()
     }
 
-    /// Forgets the per-round failures.
-    pub fn clear_failures(&mut self) {
-        self.failures.clear();
-    }
+    /// Nothing to clear per round: what is listed stays until it changes (kept for symmetry
+    /// with the CRM side).
+    pub fn clear_failures(&mut self) {}
 
     fn calendar_id(&self) -> Result<&str, PortError> {
         self.calendar.as_deref().ok_or(PortError::ContainerGone)
@@ -171,25 +176,28 @@ impl GraphEvents {
     fn observe(&mut self, v: &Value) -> Option<Observed<EventRecord>> {
         let id = text(v, "id")?.to_string();
         if let Some(kind) = graph_series_kind(v) {
-            self.failures.push((
+            self.unsynced.insert(
                 id,
                 format!(
                     "a recurring series ({kind}) in Microsoft 365: series are not synced to the CRM"
                 ),
-            ));
+            );
             return None;
         }
         match graph_to_canonical(v) {
-            Ok(record) => Some(Observed {
-                version: text(v, "changeKey").unwrap_or_default().to_string(),
-                modified: time(v, "lastModifiedDateTime"),
-                stamp: self.stamp_of(v),
-                record,
-                exclusion: None,
-                id,
-            }),
+            Ok(record) => {
+                self.unsynced.remove(&id);
+                Some(Observed {
+                    version: text(v, "changeKey").unwrap_or_default().to_string(),
+                    modified: time(v, "lastModifiedDateTime"),
+                    stamp: self.stamp_of(v),
+                    record,
+                    exclusion: None,
+                    id,
+                })
+            }
             Err(e) => {
-                self.failures.push((id, e.to_string()));
+                self.unsynced.insert(id, e.to_string());
                 None
             }
         }
@@ -253,6 +261,7 @@ impl RecordPort<EventRecord> for GraphEvents {
             now + Duration::days(WINDOW_DAYS_AHEAD),
         );
         let round = self.delta(&url)?;
+        self.unsynced.clear();
         let mut observations = Vec::new();
         for item in round.items {
             if let DeltaItem::Changed(v) = item {
@@ -281,7 +290,15 @@ impl RecordPort<EventRecord> for GraphEvents {
                     }
                 }
                 DeltaItem::Removed { id, .. } => match self.get_raw(&id)? {
-                    None => observations.push(Observation::Deleted { id }),
+                    None => {
+                        self.unsynced.remove(&id);
+                        observations.push(Observation::Deleted { id });
+                    }
+                    // A series master is never an instance of the view: its id comes as
+                    // removed when it became a series. Nothing to observe.
+                    Some(v) if graph_series_kind(&v) == Some("seriesMaster") => {
+                        self.unsynced.remove(&id);
+                    }
                     Some(v) => {
                         if let Some(o) = self.observe(&v) {
                             observations.push(Observation::Present(o));

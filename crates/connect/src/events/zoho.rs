@@ -1,6 +1,6 @@
 //! Zoho CRM Events (meetings) as the engine's CRM side, with the exclusion rules.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
 use crmsync_core::event::{canonical_to_crm, crm_is_recurring, crm_to_canonical, EventRecord};
@@ -109,7 +109,11 @@ pub struct ZohoEvents {
     /// Events the first-sync cap deferred in the last listing: a feed that reads one again
     /// (the watermark's second is re-read) keeps it deferred until it changes.
     deferred: HashSet<String>,
+    /// Read failures of this round (a timeline that could not be read...).
     failures: Vec<(String, String)>,
+    /// Events read but not synced (series, unreadable data), until they are read again fine,
+    /// deleted, or a full listing no longer finds them: their health across rounds.
+    unsynced: BTreeMap<String, String>,
 }
 
 impl ZohoEvents {
@@ -129,6 +133,7 @@ impl ZohoEvents {
             timeline: HashMap::new(),
             deferred: HashSet::new(),
             failures: Vec::new(),
+            unsynced: BTreeMap::new(),
         }
     }
 
@@ -142,10 +147,18 @@ impl ZohoEvents {
         self.first_sync_at = at;
     }
 
-    /// Records the last calls could not project or do not sync (id, why): their health.
+    /// Events this adapter does not sync although they are the user's (id, why): read
+    /// failures of the last round, and events read but not synced (series, unreadable data),
+    /// which stay listed until they are read again fine or are deleted. Their health.
     #[must_use]
-    pub fn failures(&self) -> &[(String, String)] {
-        &self.failures
+    pub fn failures(&self) -> Vec<(String, String)> {
+        let mut out = self.failures.clone();
+        for (id, why) in &self.unsynced {
+            if !out.iter().any(|(i, _)| i == id) {
+                out.push((id.clone(), why.clone()));
+            }
+        }
+        out
     }
 
     /// Forgets the per-round failures.
@@ -284,19 +297,21 @@ impl ZohoEvents {
                 continue;
             };
             let reportable = !matches!(exclusion, Some(Exclusion::NotOwner | Exclusion::Imported));
-            if crm_is_recurring(&r.0) {
-                if reportable {
-                    self.failures
-                        .push((id.to_string(), RECURRING_SKIPPED.to_string()));
+            let outcome = if crm_is_recurring(&r.0) {
+                Err(RECURRING_SKIPPED.to_string())
+            } else {
+                crm_to_canonical(&r.0).map_err(|e| e.to_string())
+            };
+            match outcome {
+                Ok(p) => {
+                    self.unsynced.remove(id);
+                    projected.push(Some(p));
                 }
-                projected.push(None);
-                continue;
-            }
-            match crm_to_canonical(&r.0) {
-                Ok(p) => projected.push(Some(p)),
-                Err(e) => {
+                Err(why) => {
                     if reportable {
-                        self.failures.push((id.to_string(), e.to_string()));
+                        self.unsynced.insert(id.to_string(), why);
+                    } else {
+                        self.unsynced.remove(id);
                     }
                     projected.push(None);
                 }
@@ -439,6 +454,8 @@ impl RecordPort<EventRecord> for ZohoEvents {
     fn list_all(&mut self) -> Result<Changes<EventRecord>, PortError> {
         let started = Utc::now();
         let recs = self.list(None)?;
+        // A complete listing: what it does not find is no longer anyone's concern.
+        self.unsynced.clear();
         let newest = recs
             .iter()
             .filter_map(|r| r.time("Modified_Time"))
@@ -484,6 +501,7 @@ impl RecordPort<EventRecord> for ZohoEvents {
             if let Some(t) = d.deleted_time.as_deref().and_then(parse_time) {
                 c.deleted = c.deleted.max(t);
             }
+            self.unsynced.remove(&d.id);
             observations.push(Observation::Deleted { id: d.id });
         }
         Ok(Changes {
