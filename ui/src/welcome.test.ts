@@ -142,6 +142,23 @@ describe("the welcome section", () => {
   });
 });
 
+describe("connected elsewhere", () => {
+  beforeEach(() => document.body.replaceChildren());
+
+  it("goes away when the accounts panel connects Zoho CRM", async () => {
+    const main = page();
+    const row = document.createElement("div");
+    row.id = "account-zoho";
+    row.dataset["state"] = "disconnected";
+    main.append(row);
+    await mountWelcome(main, "en", { backend: fakeBackend().backend });
+    expect(document.getElementById("welcome")).not.toBeNull();
+    row.dataset["state"] = "connected";
+    await flush();
+    expect(document.getElementById("welcome")).toBeNull();
+  });
+});
+
 describe("connecting through the accounts panel", () => {
   beforeEach(() => document.body.replaceChildren());
 

@@ -203,6 +203,16 @@ export async function mountWelcome(
   });
   wrap.append(card);
   before.parentElement?.insertBefore(wrap, before);
+  // Connected from the accounts panel instead: the welcome has done its job.
+  const watch = new MutationObserver(() => {
+    if (!wrap.isConnected) {
+      watch.disconnect();
+    } else if (document.querySelector("#account-zoho[data-state='connected']")) {
+      watch.disconnect();
+      wrap.remove();
+    }
+  });
+  watch.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-state"] });
   return card;
 }
 
