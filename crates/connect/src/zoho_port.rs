@@ -374,18 +374,37 @@ impl ZohoContacts {
     /// e-mail, owned by this user, created at or after `since` (less the clock skew), the
     /// earliest such. Zoho has no idempotency key and no stamp field; this is the lookup
     /// that keeps a lost answer from becoming a duplicate.
+    /// The record a create of `record` made since `since` (local clock, with skew), owned by
+    /// this user, if it landed: by e-mail when the contact has one, else by the name fields
+    /// the create sent (`Last_Name` is mandatory in the CRM), the earliest such record.
     fn lookup_created(
         &self,
         record: &ContactRecord,
         since: DateTime<Utc>,
     ) -> Result<Option<RawContact>, PortError> {
         use crmsync_core::CanonicalRecord;
-        let Some(email) = record.natural_key() else {
-            return Ok(None);
+        let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+        // (field, value) pairs a candidate must carry (case-insensitively).
+        let keys: Vec<(&str, String)> = match record.natural_key() {
+            Some(email) => vec![("Email", email)],
+            None => {
+                let body = self
+                    .mapping
+                    .canonical_to_crm(record, None)
+                    .map_err(|e| PortError::Rejected(e.to_string()))?;
+                let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+                let Some(last) = text("Last_Name") else {
+                    return Ok(None);
+                };
+                let mut keys = vec![("Last_Name", last)];
+                keys.extend(text("First_Name").map(|f| ("First_Name", f)));
+                keys
+            }
         };
+        let (field, value) = &keys[0];
         let q = format!(
-            "select id, Email, Created_Time, Owner from {MODULE} where Email = '{}'",
-            email.replace('\\', "\\\\").replace('\'', "\\'")
+            "select id, Email, First_Name, Last_Name, Created_Time, Owner from {MODULE} where {field} = {}",
+            quote(value)
         );
         let (rows, _) = self
             .rt
@@ -404,10 +423,10 @@ impl ZohoContacts {
             if created < floor || !is_owned_by(r.owner_id(), &self.user_id) {
                 continue;
             }
-            if !r
-                .text("Email")
-                .is_some_and(|e| e.eq_ignore_ascii_case(&email))
-            {
+            if !keys.iter().all(|(k, v)| {
+                r.text(k)
+                    .is_some_and(|x| x.trim().eq_ignore_ascii_case(v.trim()))
+            }) {
                 continue;
             }
             if best.as_ref().is_none_or(|(c, _)| created < *c) {

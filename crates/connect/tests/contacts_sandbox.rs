@@ -347,6 +347,41 @@ fn a_crm_create_whose_answer_is_lost_is_not_duplicated() {
 }
 
 #[test]
+fn a_lost_crm_create_of_a_contact_without_email_is_not_duplicated() {
+    let mut env = Env::new();
+    env.settle();
+    let folder = env.graph.folder().unwrap().to_string();
+    graph_json(
+        &env,
+        reqwest::Method::POST,
+        &format!("/contactFolders/{folder}/contacts"),
+        Some(
+            json!({"givenName": "Nomail", "surname": "Lostanswer", "mobilePhone": "+81 90 1234 5678"}),
+        ),
+    );
+    env.zoho(
+        reqwest::Method::PUT,
+        "/faults",
+        json!({"timeout_next_writes": 1, "hang_ms": 200}),
+    );
+    for _ in 0..3 {
+        env.round(Default::default());
+    }
+    env.settle();
+    let (rows, _) = env
+        .rt
+        .block_on(
+            env.zoho_client
+                .coql("select id from Contacts where Last_Name = 'Lostanswer'"),
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1, "exactly one CRM record: {rows:?}");
+    let counters = env.zoho(reqwest::Method::GET, "/counters", serde_json::Value::Null);
+    assert_eq!(counters["injected_faults"].as_u64(), Some(1), "{counters}");
+    assert_eq!(env.round(Default::default()).writes, 0);
+}
+
+#[test]
 fn first_sync_cap_defers_the_oldest_and_a_later_change_brings_them_in() {
     let mut env = Env::new();
     env.crm.set_first_sync_cap(Some(3));
