@@ -408,10 +408,13 @@ where
             },
             None => None,
         };
-        let (changes, full) = match feed {
+        let (mut changes, full) = match feed {
             Some(ch) => (ch, false),
             None => (remote!(port.list_all()), true),
         };
+        if side == Side::Crm && !full {
+            keep_deferred(store, module, &mut changes.observations)?;
+        }
         store.ingest(
             module,
             side,
@@ -611,6 +614,40 @@ where
         store.set_first_sync_at(module, Some(clock.now()))?;
     }
     store.mark_synced(module, clock.now())?;
+    Ok(())
+}
+
+/// A CRM record the first-sync cap deferred stays deferred until it changes: a feed that
+/// reads it again unchanged (same version; Zoho re-reads its watermark's second) does not
+/// bring it in just because the feed does not apply the cap.
+fn keep_deferred<R: CanonicalRecord>(
+    store: &Store,
+    module: ModuleKind,
+    observations: &mut [Observation<R>],
+) -> Result<(), StoreError> {
+    use crmsync_core::policy::Exclusion;
+    let unexcluded =
+        |o: &Observation<R>| matches!(o, Observation::Present(p) if p.exclusion.is_none());
+    if !observations.iter().any(unexcluded) {
+        return Ok(());
+    }
+    let deferred: BTreeMap<String, String> = store
+        .observations::<R>(module, Side::Crm)?
+        .into_iter()
+        .filter_map(|o| match o {
+            Observation::Present(p) if p.exclusion == Some(Exclusion::BeyondFirstSyncCap) => {
+                Some((p.id, p.version))
+            }
+            _ => None,
+        })
+        .collect();
+    for o in observations.iter_mut() {
+        if let Observation::Present(p) = o {
+            if p.exclusion.is_none() && deferred.get(&p.id) == Some(&p.version) {
+                p.exclusion = Some(Exclusion::BeyondFirstSyncCap);
+            }
+        }
+    }
     Ok(())
 }
 

@@ -652,3 +652,24 @@ fn conflicts_under_ask_me_are_listed_side_by_side() {
     assert_eq!(q.fields[0].graph.as_deref(), Some("FromOutlook"));
     assert_eq!(env.store.module_counts(M).unwrap().conflicts, 1);
 }
+
+#[test]
+fn a_record_deferred_by_the_first_sync_cap_stays_deferred_when_a_feed_reads_it_again_unchanged() {
+    let mut env = Env::new(2);
+    let late = env
+        .crm
+        .user_create(contact("Late", "late@example.com"), false);
+    env.crm.capped.insert(late.clone());
+    env.settle();
+    assert_eq!(env.graph.items.len(), 2, "the capped record is not copied");
+    // The CRM feed reads it again, unchanged and without the listing's exclusion.
+    env.crm.reread_next = vec![late.clone()];
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.writes, 0, "{:?}", r.plan);
+    assert_eq!(env.graph.items.len(), 2);
+    // Once it changes in the CRM, it syncs.
+    env.crm
+        .user_update(&late, contact("Late, edited", "late@example.com"));
+    env.settle();
+    assert_eq!(env.graph.items.len(), 3);
+}

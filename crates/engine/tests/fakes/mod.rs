@@ -129,6 +129,11 @@ pub struct Fake {
     pub crash_after_next_write: bool,
     /// The next read fails with this error.
     pub fail_next_read: Option<PortError>,
+    /// Ids a complete listing reports as beyond the first-sync cap (a feed reports them
+    /// without the exclusion, as the CRM adapter does when it re-reads a record).
+    pub capped: std::collections::BTreeSet<String>,
+    /// Ids the next feed reads again, unchanged (Zoho's watermark second re-read).
+    pub reread_next: Vec<String>,
 }
 
 impl Fake {
@@ -147,6 +152,8 @@ impl Fake {
             race_next_write: None,
             crash_after_next_write: false,
             fail_next_read: None,
+            capped: std::collections::BTreeSet::new(),
+            reread_next: Vec::new(),
         }
     }
 
@@ -303,7 +310,13 @@ impl RecordPort<ContactRecord> for Fake {
             observations: s
                 .items
                 .iter()
-                .map(|(id, it)| Observation::Present(s.observed(id, it)))
+                .map(|(id, it)| {
+                    let mut o = s.observed(id, it);
+                    if s.capped.contains(id) && o.exclusion.is_none() {
+                        o.exclusion = Some(Exclusion::BeyondFirstSyncCap);
+                    }
+                    Observation::Present(o)
+                })
                 .collect(),
             cursor: s.log.len().to_string(),
         })
@@ -315,6 +328,11 @@ impl RecordPort<ContactRecord> for Fake {
         }
         let from: usize = cursor.parse().map_err(|_| PortError::CursorExpired)?;
         let mut observations: Vec<_> = self.read(|s| s.log[from.min(s.log.len())..].to_vec())?;
+        for id in std::mem::take(&mut self.reread_next) {
+            if let Some(it) = self.items.get(&id) {
+                observations.push(Observation::Present(self.observed(&id, it)));
+            }
+        }
         // Faults of the feed itself: a 410, or duplicated and reordered entries.
         if let Some(k) = self.world.roll() {
             if k < 30 {
