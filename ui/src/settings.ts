@@ -480,7 +480,9 @@ export async function openSettings(host: HTMLElement, lang: Lang, options: Setti
       };
       const firstInvalid = (errors: Map<SettingsField, SettingsMessageKey>) => {
         const f = (Object.keys(FIELD_ID) as SettingsField[]).find((k) => errors.has(k));
-        if (f) dialog.querySelector<HTMLElement>(`#${FIELD_ID[f]}`)?.focus();
+        if (!f) return;
+        dialog.querySelector<HTMLElement>(`#${FIELD_ID[f]}`)?.focus();
+        dialog.querySelector<HTMLElement>(`#${FIELD_ID[f]}-error`)?.scrollIntoView?.({ block: "nearest" });
       };
 
       fill(view);
@@ -511,6 +513,7 @@ export async function openSettings(host: HTMLElement, lang: Lang, options: Setti
           if (r.status === "ok") {
             exportResult.textContent = m("exported", { path: r.data });
             exportResult.dataset["path"] = r.data;
+            exportResult.scrollIntoView?.({ block: "nearest" });
           } else {
             exportResult.textContent = m("exportFailed", { message: r.error.message });
             delete exportResult.dataset["path"];
