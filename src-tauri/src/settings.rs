@@ -715,6 +715,12 @@ pub fn lang<R: Runtime>(app: &AppHandle<R>) -> Option<Lang> {
     prefs(app).lang()
 }
 
+/// The language the UI speaks: the user's choice, else the OS's (for `app_info`).
+#[allow(dead_code)] // called by `app_info` once it is wired
+pub fn ui_lang<R: Runtime>(app: &AppHandle<R>) -> Lang {
+    lang(app).unwrap_or_else(crate::locale::os_lang)
+}
+
 /// In real mode (with both client ids set), the real services' endpoints and tenant;
 /// `None` means the built-in sandbox.
 #[allow(dead_code)] // called at start in lib.rs once real mode is wired
