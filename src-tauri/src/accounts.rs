@@ -431,10 +431,22 @@ pub async fn connect_service(
     // The keychain entry is named after the account that really signed in.
     ts.account = Some(account.email.clone());
     let session = Session::create(keychain.clone(), http.clone(), ts).await?;
+    let previous = state.with_store(|store| Ok(store.account(service.into())?))?;
     if let Err(e) = state.with_store(|store| Ok(store.save_account(&account)?)) {
         // No identity row means no connection: do not leave tokens behind.
         let _ = session.sign_out().await;
         return Err(e);
+    }
+    // Reconnected as another account: the old account's tokens go too.
+    if let Some(old) = previous.filter(|p| !p.email.eq_ignore_ascii_case(&account.email)) {
+        let key = keychain_key(old.service, &old.email);
+        match tokio::task::spawn_blocking(move || keychain.delete(&key)).await {
+            Ok(Ok(_)) => tracing::info!(?service, "the previous account's sign-in was removed"),
+            Ok(Err(e)) => {
+                tracing::warn!(?service, error = %e, "the previous account's sign-in could not be removed")
+            }
+            Err(e) => tracing::warn!(?service, error = %e, "keychain task failed"),
+        }
     }
     tracing::info!(?service, "account connected");
     Ok(account.into())
