@@ -230,6 +230,20 @@ describe("the settings dialog", () => {
     expect(input("settings-ms-client-id").getAttribute("aria-describedby")).toContain("settings-ms-client-id-error");
   });
 
+  it("shows a bad value left in the real-accounts fields even in sandbox mode", async () => {
+    const { backend, saved } = fakeBackend();
+    void openSettings(document.body, "en", { backend });
+    await flush();
+    expect($("settings-real").hidden).toBe(true);
+    input("settings-zoho-client-id").value = "zoho-client";
+    $("settings-save").click();
+    await flush();
+    expect(saved).toHaveLength(0);
+    expect($("settings-real").hidden).toBe(false);
+    expect($("settings-zoho-client-id-error").textContent).toBe("A Zoho client id is 1000. followed by letters and digits.");
+    expect(document.activeElement?.id).toBe("settings-zoho-client-id");
+  });
+
   it("sends a new secret once, never shows it, and says it is in the keychain", async () => {
     const { backend, saved } = fakeBackend(view({ mode: "real", running_mode: "real" }));
     void openSettings(document.body, "en", { backend });

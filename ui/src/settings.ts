@@ -481,7 +481,10 @@ export async function openSettings(host: HTMLElement, lang: Lang, options: Setti
       const firstInvalid = (errors: Map<SettingsField, SettingsMessageKey>) => {
         const f = (Object.keys(FIELD_ID) as SettingsField[]).find((k) => errors.has(k));
         if (!f) return;
-        dialog.querySelector<HTMLElement>(`#${FIELD_ID[f]}`)?.focus();
+        const control = dialog.querySelector<HTMLElement>(`#${FIELD_ID[f]}`);
+        // A value typed under "real accounts" and then left there: show it so it can be fixed.
+        if (control && realFields.contains(control)) realFields.hidden = false;
+        control?.focus();
         dialog.querySelector<HTMLElement>(`#${FIELD_ID[f]}-error`)?.scrollIntoView?.({ block: "nearest" });
       };
 
