@@ -18,8 +18,14 @@ const COMMANDS: &[&str] = &[
     "connect",
     "cancel_sign_in",
     "disconnect",
-    "contact_mapping",
-    "save_contact_mapping",
+    "get_settings",
+    "save_settings",
+    "dismiss_welcome",
+    "export_diagnostics",
+    "activity",
+    "restore_record",
+    "conflicts",
+    "resolve_conflict",
 ];
 
 fn main() {

@@ -315,9 +315,9 @@ pub async fn resolve_conflict(
     choices: Vec<FieldChoice>,
 ) -> Result<(), CommandError> {
     let module: ModuleKind = module.into();
-    let link: u64 = id.parse().map_err(|_| {
-        CommandError::new(ErrorCode::InvalidInput, format!("no conflict {id:?}"))
-    })?;
+    let link: u64 = id
+        .parse()
+        .map_err(|_| CommandError::new(ErrorCode::InvalidInput, format!("no conflict {id:?}")))?;
     let choices: crmsync_core::planner::FieldChoices = choices
         .into_iter()
         .map(|c| (c.field, c.keep.into()))

@@ -6,7 +6,7 @@
 
 use tauri_specta::{collect_commands, collect_events, Builder};
 
-use crate::{accounts, commands, mapping};
+use crate::{accounts, activity, commands, diagnostics, mapping, settings};
 
 /// The bindings file, relative to the workspace root.
 pub const BINDINGS_PATH: &str = "ui/src/bindings.ts";
@@ -29,8 +29,14 @@ pub fn builder() -> Builder<tauri::Wry> {
             accounts::connect,
             accounts::cancel_sign_in,
             accounts::disconnect,
-            mapping::contact_mapping,
-            mapping::save_contact_mapping,
+            settings::get_settings,
+            settings::save_settings,
+            settings::dismiss_welcome,
+            diagnostics::export_diagnostics,
+            activity::activity,
+            activity::restore_record,
+            activity::conflicts,
+            activity::resolve_conflict,
         ])
         .events(collect_events![commands::SyncEvent])
 }

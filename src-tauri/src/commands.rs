@@ -13,8 +13,8 @@ use tauri::{AppHandle, State};
 use crmsync_connect::RoundDigest;
 use crmsync_core::Side;
 use crmsync_engine::{
-    ModuleKind, ModuleState, ModuleStatus, Progress, RoundStep, RoundSummary,
-    Service as EngineService, Store,
+    HealthStatus, ModuleCounts, ModuleKind, ModuleState, ModuleStatus, Progress, RoundStep,
+    RoundSummary, Service as EngineService, Store,
 };
 
 use crate::accounts::{connect_service, Connections, Service};
@@ -119,18 +119,20 @@ pub enum InactiveReason {
     ContainerDeleted,
 }
 
-/// Record counts of a module, from its last round.
+/// Record counts of a module, from the store (kept between runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
 pub struct Counts {
-    /// Records linked on both sides (from the store; null until the engine reports it).
-    pub synced: Option<u32>,
+    /// Records in sync on both sides.
+    pub synced: u32,
     /// CRM records not synced by rule (not yours, imported, beyond the first-sync cap).
     pub excluded: u32,
-    /// Records that failed on their own in the last round.
+    /// Records that failed on their own.
     pub failing: u32,
+    /// Records changed on both sides, waiting for the user's choice.
+    pub conflicts: u32,
 }
 
-/// One record that failed on its own in the last round.
+/// One record that failed on its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
 pub struct FailureView {
     pub label: String,
@@ -149,9 +151,9 @@ pub struct ModuleView {
     pub delete_propagation: bool,
     /// RFC 3339, UTC.
     pub last_sync_at: Option<String>,
-    /// Counts from the last round this app ran; null before the first one.
+    /// Record counts; null before the module's first sync.
     pub counts: Option<Counts>,
-    /// The records that failed in that round (at most 20).
+    /// The records failing now (at most 20).
     pub failures: Vec<FailureView>,
 }
 
@@ -177,12 +179,8 @@ fn to_u32(n: usize) -> u32 {
 }
 
 impl ModuleView {
-    /// Adds what the store's run history and the last round know.
-    fn with_details(
-        mut self,
-        store: &Store,
-        last: Option<&RoundDigest>,
-    ) -> Result<Self, CommandError> {
+    /// Adds what the store's run history and record health know.
+    fn with_details(mut self, store: &Store) -> Result<Self, CommandError> {
         let module: ModuleKind = self.module.into();
         if !self.enabled && self.status == Status::Inactive {
             let last_run = store.runs(module, 1)?;
@@ -193,21 +191,22 @@ impl ModuleView {
                 self.inactive_reason = Some(InactiveReason::ContainerDeleted);
             }
         }
-        if let (true, Some(d)) = (self.enabled, last) {
-            if let Some(plan) = &d.plan {
+        if self.enabled {
+            let c = store.module_counts(module)?;
+            if self.last_sync_at.is_some() || c != ModuleCounts::default() {
                 self.counts = Some(Counts {
-                    synced: None,
-                    excluded: to_u32(plan.excluded_total()),
-                    failing: to_u32(d.failures.len()),
+                    synced: to_u32(c.synced),
+                    excluded: to_u32(c.excluded),
+                    failing: to_u32(c.failing),
+                    conflicts: to_u32(c.conflicts),
                 });
             }
-            self.failures = d
-                .failures
-                .iter()
-                .take(20)
-                .map(|f| FailureView {
-                    label: f.label.clone(),
-                    error: f.error.clone(),
+            self.failures = store
+                .health(module, Some(HealthStatus::Failing), None, 20)?
+                .into_iter()
+                .map(|h| FailureView {
+                    label: h.label,
+                    error: h.detail.unwrap_or_default(),
                 })
                 .collect();
         }
@@ -239,36 +238,22 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
     }
 }
 
-/// Every module's state, read from the store, with the counts of its last round.
+/// Every module's state, read from the store, with its record counts.
 #[tauri::command]
 #[specta::specta]
-pub async fn list_modules(
-    state: State<'_, AppState>,
-    sync: State<'_, SyncService>,
-) -> Result<Vec<ModuleView>, CommandError> {
-    let modules = state.with_store(|store| Ok(store.modules()?))?;
-    let mut out = Vec::with_capacity(modules.len());
-    for m in modules {
-        let last = if m.enabled {
-            sync.last_round(m.module).await
-        } else {
-            None
-        };
-        out.push(state.with_store(|store| ModuleView::from(m).with_details(store, last.as_ref()))?);
-    }
-    Ok(out)
+pub fn list_modules(state: State<'_, AppState>) -> Result<Vec<ModuleView>, CommandError> {
+    state.with_store(|store| {
+        store
+            .modules()?
+            .into_iter()
+            .map(|m| ModuleView::from(m).with_details(store))
+            .collect()
+    })
 }
 
 /// One module's row, read again (after a change).
-async fn module_view(
-    state: &AppState,
-    sync: &SyncService,
-    module: ModuleKind,
-) -> Result<ModuleView, CommandError> {
-    let last = sync.last_round(module).await;
-    state.with_store(|store| {
-        ModuleView::from(store.module(module)?).with_details(store, last.as_ref())
-    })
+fn module_view(state: &AppState, module: ModuleKind) -> Result<ModuleView, CommandError> {
+    state.with_store(|store| ModuleView::from(store.module(module)?).with_details(store))
 }
 
 /// Enables a module's sync (design.md §1 item 2). The Zoho CRM account must
@@ -313,7 +298,7 @@ pub async fn enable_module(
     if sync.sync_now().await.is_err() {
         sync.restart(&app).await;
     }
-    module_view(&state, &sync, kind).await
+    module_view(&state, kind)
 }
 
 /// What the app's sync is doing now (also sent as `SyncEvent::State` when it changes).
@@ -333,16 +318,15 @@ pub async fn sync_now(sync: State<'_, SyncService>) -> Result<(), CommandError> 
 /// Sets "Delete the CRM record when it is deleted in Microsoft 365" (off by default).
 #[tauri::command]
 #[specta::specta]
-pub async fn set_delete_propagation(
+pub fn set_delete_propagation(
     state: State<'_, AppState>,
-    sync: State<'_, SyncService>,
     module: Module,
     on: bool,
 ) -> Result<ModuleView, CommandError> {
     let kind: ModuleKind = module.into();
     state.with_store(|store| Ok(store.set_delete_propagation(kind, on, Utc::now())?))?;
     tracing::info!(?module, on, "delete propagation set");
-    module_view(&state, &sync, kind).await
+    module_view(&state, kind)
 }
 
 /// What enabling (or the next round of) a module would do, counted. Writes nothing remotely.
@@ -415,7 +399,7 @@ pub async fn disable_module(
     let kind: ModuleKind = module.into();
     tracing::info!(?module, "disable requested");
     sync.disable(kind).await?;
-    module_view(&state, &sync, kind).await
+    module_view(&state, kind)
 }
 
 /// What the app's sync is doing.
@@ -553,5 +537,117 @@ impl SyncEvent {
             },
             Progress::Stopped => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crmsync_connect::PlanDigest;
+    use crmsync_engine::RoundOutcome;
+
+    fn digest(plan: PlanDigest) -> RoundDigest {
+        RoundDigest {
+            run_id: 1,
+            outcome: RoundOutcome::Planned,
+            plan: Some(plan),
+            executed: 0,
+            writes: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_preview_counts_copies_and_sorts_exclusions_by_reason() {
+        let plan = PlanDigest {
+            create_in_graph: 12,
+            create_in_crm: 1,
+            update_graph: 2,
+            update_crm: 3,
+            excluded: [
+                ("imported".to_owned(), 4),
+                ("not_owner".to_owned(), 2),
+                ("beyond_first_sync_cap".to_owned(), 5),
+                ("awaiting_timeline".to_owned(), 1),
+            ]
+            .into_iter()
+            .collect(),
+            ..PlanDigest::default()
+        };
+        let p = Preview::of(Module::Contacts, &digest(plan));
+        assert_eq!(p.to_microsoft, 12);
+        assert_eq!(p.to_crm, 1);
+        assert_eq!(p.updates, 5);
+        assert_eq!(p.excluded_imported, 4);
+        assert_eq!(p.excluded_not_yours, 2);
+        assert_eq!(p.excluded_later, 6);
+        assert_eq!(p.pause, None);
+    }
+
+    #[test]
+    fn worker_progress_becomes_window_events() {
+        let step = |step| Progress::Step {
+            module: ModuleKind::Contacts,
+            step,
+        };
+        assert_eq!(
+            SyncEvent::from_progress(&step(RoundStep::Observing { side: Side::Graph })),
+            Some(SyncEvent::Observing {
+                module: Module::Contacts,
+                service: Service::Microsoft
+            })
+        );
+        assert_eq!(
+            SyncEvent::from_progress(&step(RoundStep::Executed { done: 3, total: 9 })),
+            Some(SyncEvent::Executed {
+                module: Module::Contacts,
+                done: 3,
+                total: 9
+            })
+        );
+        assert_eq!(
+            SyncEvent::from_progress(&Progress::BackingOff { wait_ms: 1_500 }),
+            Some(SyncEvent::BackingOff { wait_secs: 2 })
+        );
+        assert_eq!(
+            SyncEvent::from_progress(&Progress::Finished {
+                module: ModuleKind::Tasks,
+                summary: RoundSummary::Paused {
+                    reason: "many deletes".into()
+                }
+            }),
+            Some(SyncEvent::Finished {
+                module: Module::Tasks,
+                result: RoundResult::Paused {
+                    reason: "many deletes".into()
+                }
+            })
+        );
+        assert_eq!(SyncEvent::from_progress(&Progress::Stopped), None);
+    }
+
+    #[test]
+    fn a_folder_deleted_in_microsoft_365_is_the_reason_an_inactive_module_shows() {
+        let store = Store::open_in_memory().unwrap();
+        let view = |store: &Store| {
+            ModuleView::from(store.module(ModuleKind::Contacts).unwrap())
+                .with_details(store)
+                .unwrap()
+        };
+        assert_eq!(view(&store).inactive_reason, None);
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T06:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let run = store.start_run(ModuleKind::Contacts, t).unwrap();
+        store.finish_run(run, "disabled", None, t).unwrap();
+        assert_eq!(
+            view(&store).inactive_reason,
+            Some(InactiveReason::ContainerDeleted)
+        );
+        assert_eq!(
+            view(&store).counts,
+            None,
+            "no counts for an inactive module"
+        );
     }
 }

@@ -3,13 +3,16 @@
 //! notifications, plugins and IPC.
 
 mod accounts;
+mod activity;
 mod bindings;
 mod commands;
+mod diagnostics;
 mod error;
 mod locale;
 mod mapping;
 mod notify;
 mod sandbox;
+mod settings;
 mod sync;
 mod tray;
 
@@ -128,6 +131,10 @@ pub fn run() {
         .plugin(tauri_plugin_store::Builder::default().build())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             // After the plugins: a second launch has already handed over to the first.

@@ -12,7 +12,6 @@ use crmsync_engine::{ModuleKind, ModuleStatus};
 
 use crate::commands::AppState;
 use crate::locale::Lang;
-use crate::sync::SyncService;
 
 /// What a notification is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,16 +113,15 @@ pub fn show(app: &AppHandle, module: ModuleKind, notice: Option<Notice>) {
 pub fn after_round(app: &AppHandle, module: ModuleKind) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let status = app
-            .state::<AppState>()
-            .with_store(|store| Ok(store.module(module)?.status));
-        let Ok(status) = status else { return };
-        let conflicts = app
-            .state::<SyncService>()
-            .last_round(module)
-            .await
-            .and_then(|d| d.plan)
-            .map_or(0, |p| p.conflicts);
+        let read = app.state::<AppState>().with_store(|store| {
+            Ok((
+                store.module(module)?.status,
+                store.module_counts(module)?.conflicts,
+            ))
+        });
+        let Ok((status, conflicts)) = read else {
+            return;
+        };
         show(&app, module, notice_for(&status, conflicts));
         crate::tray::refresh(&app);
     });

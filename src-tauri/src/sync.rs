@@ -208,14 +208,6 @@ impl SyncService {
             .map_err(|e| port_error(&e))
     }
 
-    /// Counts from the last round of `module` this process ran.
-    pub async fn last_round(&self, module: ModuleKind) -> Option<RoundDigest> {
-        self.with_runner(move |r| r.last_round(module).cloned())
-            .await
-            .ok()
-            .flatten()
-    }
-
     /// Notes that a round of `module` started or finished (from the progress events).
     fn round_state(&self, app: &AppHandle, syncing: Option<ModuleKind>) {
         let state = match syncing {
@@ -237,12 +229,12 @@ impl Running {
     }
 }
 
-fn module_error(e: ModuleError) -> CommandError {
+pub(crate) fn module_error(e: ModuleError) -> CommandError {
     tracing::warn!(error = %e, "module operation failed");
     CommandError::new(ErrorCode::Sync, e.to_string())
 }
 
-fn port_error(e: &PortError) -> CommandError {
+pub(crate) fn port_error(e: &PortError) -> CommandError {
     let code = match e {
         PortError::NeedsSignIn => ErrorCode::NotSyncing,
         PortError::Unavailable(_) | PortError::Timeout | PortError::Throttled { .. } => {

@@ -15,7 +15,7 @@ async appInfo() : Promise<AppInfo> {
     return await TAURI_INVOKE("app_info");
 },
 /**
- * Every module's state, read from the store, with the counts of its last round.
+ * Every module's state, read from the store, with its record counts.
  */
 async listModules() : Promise<Result<ModuleView[], CommandError>> {
     try {
@@ -163,31 +163,107 @@ async disconnect(service: Service) : Promise<Result<Accounts, CommandError>> {
 }
 },
 /**
- * What the contact field-mapping dialog shows. Reads the CRM's Contacts fields afresh, so a
- * custom field added since the last sign-in is offered.
- * 
- * # Errors
- * `not_syncing` when the accounts are not both connected; `sync` when the CRM's field
- * metadata cannot be read; `store`.
+ * The settings, for the settings page and the welcome screen.
  */
-async contactMapping() : Promise<Result<MappingDialog, CommandError>> {
+async getSettings() : Promise<Result<SettingsView, CommandError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("contact_mapping") };
+    return { status: "ok", data: await TAURI_INVOKE("get_settings") };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
 },
 /**
- * Validates and stores the contact mapping and the delete checkbox (Save in the dialog). A
- * mapping with a blocking problem is not stored; every problem is returned for its row.
+ * Validates and saves the settings: the preferences in the store, the Zoho client
+ * secret in the keychain only, the conflict policy on every module, start at login.
+ * With a problem in any field nothing is saved and `errors` says which.
+ */
+async saveSettings(input: SettingsInput) : Promise<Result<SettingsSaved, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("save_settings", { input }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Remembers that the user closed the first-run welcome, so it does not come back.
+ */
+async dismissWelcome() : Promise<Result<null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("dismiss_welcome") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Writes a redacted diagnostics file into the data dir and returns its path.
+ */
+async exportDiagnostics() : Promise<Result<string, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("export_diagnostics") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The module's recent runs, its records' health (filtered by `status` and `search`) and the
+ * recent changes the sync made.
  * 
  * # Errors
- * As [`contact_mapping`].
+ * `invalid_input` for an unknown status; `store`.
  */
-async saveContactMapping(lines: MappingLine[], deletePropagation: boolean) : Promise<Result<MappingCheck, CommandError>> {
+async activity(module: Module, status: string | null, search: string | null) : Promise<Result<ActivityView, CommandError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("save_contact_mapping", { lines, deletePropagation }) };
+    return { status: "ok", data: await TAURI_INVOKE("activity", { module, status, search }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Re-creates in the CRM a record the sync deleted there (journal entry `change_id`); the
+ * next round copies it to Microsoft 365 again. Returns the new CRM id.
+ * 
+ * # Errors
+ * `not_syncing` when the accounts are not connected; `sync` when the entry cannot be
+ * restored or the CRM refused; `network`.
+ */
+async restoreRecord(module: Module, changeId: number) : Promise<Result<string, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("restore_record", { module, changeId }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The conflicts waiting for the user in `module` (policy "ask me").
+ * 
+ * # Errors
+ * `not_syncing`; `sync`.
+ */
+async conflicts(module: Module) : Promise<Result<ConflictView[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("conflicts", { module }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Resolves a queued conflict: for each conflicting field, which version to keep. The merged
+ * record is written where needed, then the link syncs normally again.
+ * 
+ * # Errors
+ * `invalid_input` for a malformed id; `sync` when a field has no choice or the record
+ * changed meanwhile (it is re-planned); `not_syncing`; `network`.
+ */
+async resolveConflict(module: Module, id: string, choices: FieldChoice[]) : Promise<Result<null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("resolve_conflict", { module, id, choices }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -235,6 +311,22 @@ export type Accounts = { zoho: AccountView | null; microsoft: AccountView | null
  */
 signing_in: Service[] }
 /**
+ * Which services the app talks to. A change takes effect at the next start.
+ */
+export type AccountsMode = 
+/**
+ * The built-in emulators with demo data.
+ */
+"sandbox" | 
+/**
+ * The user's real Microsoft 365 and Zoho CRM, with the client ids below.
+ */
+"real"
+/**
+ * What the Activity view shows for a module.
+ */
+export type ActivityView = { runs: RunView[]; records: HealthView[]; changes: ChangeView[] }
+/**
  * Facts about this installation, for the footer and diagnostics.
  */
 export type AppInfo = { version: string; 
@@ -251,25 +343,61 @@ lang: Lang;
  */
 mode: Mode }
 /**
+ * One change the sync made.
+ */
+export type ChangeView = { 
+/**
+ * Pass back to `restore_record`.
+ */
+id: number; run_id: number | null; side: Side; 
+/**
+ * `create`, `update`, `delete`.
+ */
+op: string; item_id: string; label: string; changed_fields: string[]; at: string; 
+/**
+ * A CRM record the sync deleted, not restored yet.
+ */
+restorable: boolean; 
+/**
+ * The id of the record re-created from this entry.
+ */
+restored_as: string | null }
+/**
  * Every command fails with this: a code for the UI and a message for the user.
  */
 export type CommandError = { code: ErrorCode; message: string }
 /**
- * Record counts of a module, from its last round.
+ * A field of a queued conflict, as each version has it.
+ */
+export type ConflictFieldView = { field: string; base: string | null; crm: string | null; microsoft: string | null }
+/**
+ * A conflict waiting for the user.
+ */
+export type ConflictView = { 
+/**
+ * Pass back to `resolve_conflict`.
+ */
+id: string; label: string; crm_modified: string; microsoft_modified: string; fields: ConflictFieldView[] }
+/**
+ * Record counts of a module, from the store (kept between runs).
  */
 export type Counts = { 
 /**
- * Records linked on both sides (from the store; null until the engine reports it).
+ * Records in sync on both sides.
  */
-synced: number | null; 
+synced: number; 
 /**
  * CRM records not synced by rule (not yours, imported, beyond the first-sync cap).
  */
 excluded: number; 
 /**
- * Records that failed on their own in the last round.
+ * Records that failed on their own.
  */
-failing: number }
+failing: number; 
+/**
+ * Records changed on both sides, waiting for the user's choice.
+ */
+conflicts: number }
 /**
  * A CRM field a mapping may name.
  */
@@ -359,9 +487,49 @@ export type ErrorCode =
  */
 "sync"
 /**
- * One record that failed on its own in the last round.
+ * One record that failed on its own.
  */
 export type FailureView = { label: string; error: string }
+/**
+ * The version to keep for one field.
+ */
+export type FieldChoice = { field: string; keep: Side }
+/**
+ * One field's problem, for the inline error under it.
+ */
+export type FieldError = { field: SettingsField; problem: FieldProblem; 
+/**
+ * English, for logs and for codes the UI does not word itself.
+ */
+message: string }
+/**
+ * What is wrong with a field.
+ */
+export type FieldProblem = 
+/**
+ * Real accounts need this field.
+ */
+"required" | 
+/**
+ * Not the shape this field has (the message gives the expected shape).
+ */
+"invalid" | 
+/**
+ * Not one of the values offered.
+ */
+"not_allowed"
+/**
+ * One record's health.
+ */
+export type HealthView = { side: Side; item_id: string; label: string; 
+/**
+ * `in_sync`, `pending`, `excluded`, `conflict`, `detached`, `attention`, `failing`.
+ */
+status: string; 
+/**
+ * Why: a rule key (`not_owner`, `imported`, `beyond_first_sync_cap`, ...) or an error.
+ */
+detail: string | null; updated_at: string }
 /**
  * Why a module is inactive when the user did not choose it.
  */
@@ -375,6 +543,14 @@ export type InactiveReason =
  * A language the UI speaks.
  */
 export type Lang = "en" | "ja"
+/**
+ * The UI language the user chose.
+ */
+export type LangPref = 
+/**
+ * Follow the OS.
+ */
+"os" | "en" | "ja"
 /**
  * The answer to Save.
  */
@@ -454,11 +630,11 @@ delete_propagation: boolean;
  */
 last_sync_at: string | null; 
 /**
- * Counts from the last round this app ran; null before the first one.
+ * Record counts; null before the module's first sync.
  */
 counts: Counts | null; 
 /**
- * The records that failed in that round (at most 20).
+ * The records failing now (at most 20).
  */
 failures: FailureView[] }
 /**
@@ -482,6 +658,26 @@ content: string;
  * order (Graph keeps at most 3 e-mails, 2 business and 2 home phones).
  */
 slots: number }
+/**
+ * What happens when the same field changed on both sides; applied to every module.
+ */
+export type PolicyPref = 
+/**
+ * The newest change wins.
+ */
+"newest" | 
+/**
+ * The CRM wins.
+ */
+"crm_wins" | 
+/**
+ * Microsoft 365 wins.
+ */
+"graph_wins" | 
+/**
+ * Ask the user.
+ */
+"ask"
 /**
  * What enabling (or the next round of) a module would do, counted. Writes nothing remotely.
  */
@@ -535,9 +731,98 @@ export type RoundResult = { kind: "completed"; executed: number; writes: number 
  */
 { kind: "throttled" } | { kind: "failed"; error: string }
 /**
+ * One sync round.
+ */
+export type RunView = { id: number; 
+/**
+ * RFC 3339, UTC.
+ */
+started_at: string; finished_at: string | null; 
+/**
+ * `completed`, `planned`, `paused`, `disabled`, `throttled`, `interrupted`, `cancelled`,
+ * `failed`; `None` while running (or if the app stopped during it).
+ */
+outcome: string | null; 
+/**
+ * Why it paused or stopped.
+ */
+detail: string | null; 
+/**
+ * Changes made in the CRM / in Microsoft 365 (from the journal).
+ */
+crm_changes: number; microsoft_changes: number; 
+/**
+ * Records that failed on their own.
+ */
+failures: number }
+/**
+ * What to do with the stored Zoho client secret.
+ */
+export type SecretChange = 
+/**
+ * Leave it as it is (saved or not).
+ */
+{ kind: "keep" } | 
+/**
+ * Save this one in the keychain.
+ */
+{ kind: "set"; value: string } | 
+/**
+ * Remove it from the keychain.
+ */
+{ kind: "clear" }
+/**
  * A service the user connects, as the UI names it.
  */
 export type Service = "zoho" | "microsoft"
+/**
+ * A settings field, as the UI names it (for inline errors).
+ */
+export type SettingsField = "microsoft_tenant" | "microsoft_client_id" | "zoho_client_id" | "zoho_accounts_server" | "interval_minutes" | "zoho_client_secret"
+/**
+ * The settings as the window edits them.
+ */
+export type SettingsInput = { mode: AccountsMode; microsoft_tenant: string; microsoft_client_id: string; zoho_client_id: string; zoho_accounts_server: string; interval_minutes: number; conflict_policy: PolicyPref; language: LangPref; start_at_login: boolean; zoho_client_secret: SecretChange }
+/**
+ * The answer to a save: saved, or the fields to fix (then nothing was saved).
+ */
+export type SettingsSaved = { saved: boolean; errors: FieldError[]; 
+/**
+ * The settings now stored.
+ */
+settings: SettingsView }
+/**
+ * The settings as the window shows them. No secret: only whether one is saved.
+ */
+export type SettingsView = { mode: AccountsMode; 
+/**
+ * The mode this run uses (a change of `mode` takes effect at the next start).
+ */
+running_mode: AccountsMode; microsoft_tenant: string; microsoft_client_id: string; zoho_client_id: string; zoho_accounts_server: string; interval_minutes: number; 
+/**
+ * The intervals offered, in minutes.
+ */
+intervals: number[]; conflict_policy: PolicyPref; language: LangPref; start_at_login: boolean; 
+/**
+ * False when this build or OS cannot start the app at login.
+ */
+start_at_login_available: boolean; 
+/**
+ * A Zoho client secret is saved in the OS keychain.
+ */
+zoho_client_secret_saved: boolean; 
+/**
+ * This computer has an OS keychain.
+ */
+keychain_available: boolean; welcome_dismissed: boolean; 
+/**
+ * Where the store, preferences and diagnostics live.
+ */
+data_dir: string }
+/**
+ * Where a record lives.
+ */
+export type Side = "crm" | "microsoft"
 /**
  * A module's status as the integration page shows it.
  */

@@ -46,7 +46,7 @@ describe("moduleCard", () => {
       view("contacts", {
         enabled: true,
         status: { kind: "active" },
-        counts: { synced: 40, excluded: 3, failing: 1 },
+        counts: { synced: 40, excluded: 3, failing: 1, conflicts: 0 },
         failures: [{ label: "Kenji Ito", error: "the service refused the record: bad e-mail" }],
       }),
       t,
@@ -73,9 +73,12 @@ describe("moduleCard", () => {
     expect(moduleCard(v, ja, noop).querySelector("#reason-contacts")?.textContent).toContain("「Zoho CRM Contacts」フォルダー");
   });
 
-  it("leaves out the synced count until it is known", () => {
-    expect(countsText(view("tasks", { counts: { synced: null, excluded: 0, failing: 2 } }), t)).toBe(
-      "0 excluded · 2 failing",
+  it("adds conflicts waiting only when there are some, and nothing before the first sync", () => {
+    expect(countsText(view("tasks", { counts: { synced: 7, excluded: 0, failing: 2, conflicts: 0 } }), t)).toBe(
+      "7 synced · 0 excluded · 2 failing",
+    );
+    expect(countsText(view("tasks", { counts: { synced: 7, excluded: 1, failing: 0, conflicts: 3 } }), ja)).toBe(
+      "7 件同期済み · 1 件対象外 · 0 件失敗 · 3 件が選択待ち",
     );
     expect(countsText(view("tasks"), t)).toBeNull();
   });
@@ -279,7 +282,7 @@ describe("mountIntegration", () => {
       status: "ok",
       data: [
         view("events"),
-        view("contacts", { enabled: true, status: { kind: "active" }, counts: { synced: 12, excluded: 0, failing: 0 } }),
+        view("contacts", { enabled: true, status: { kind: "active" }, counts: { synced: 12, excluded: 0, failing: 0, conflicts: 0 } }),
         view("tasks"),
       ],
     };

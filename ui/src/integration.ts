@@ -70,14 +70,16 @@ export function countText(module: Module, n: number, t: Translate): string {
   return n === 1 ? t(one) : t(other, { n: n.toLocaleString() });
 }
 
-/** "5 synced · 2 excluded · 1 failing": only the counts that are known. */
+/** "5 synced · 2 excluded · 1 failing", plus conflicts waiting when there are any. */
 export function countsText(view: ModuleView, t: Translate): string | null {
   const c = view.counts;
   if (!c) return null;
-  const parts: string[] = [];
-  if (c.synced !== null) parts.push(t("countsSynced", { n: c.synced.toLocaleString() }));
-  parts.push(t("countsExcluded", { n: c.excluded.toLocaleString() }));
-  parts.push(t("countsFailing", { n: c.failing.toLocaleString() }));
+  const parts = [
+    t("countsSynced", { n: c.synced.toLocaleString() }),
+    t("countsExcluded", { n: c.excluded.toLocaleString() }),
+    t("countsFailing", { n: c.failing.toLocaleString() }),
+  ];
+  if (c.conflicts > 0) parts.push(t("countsConflicts", { n: c.conflicts.toLocaleString() }));
   return parts.join(" · ");
 }
 

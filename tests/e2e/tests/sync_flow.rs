@@ -21,6 +21,10 @@ const SYNC_WAIT: Duration = Duration::from_secs(60);
 /// What the test reads in each language.
 struct Words {
     active: &'static str,
+    /// After a count: "12 synced", "12 件同期済み".
+    synced: &'static str,
+    /// A count of contacts: "12 contacts", "12 件の連絡先".
+    contacts: fn(usize) -> String,
     inactive: &'static str,
     copy_suffix: &'static str,
     disable_body_start: &'static str,
@@ -29,6 +33,8 @@ struct Words {
 
 const EN: Words = Words {
     active: "Active",
+    synced: " synced",
+    contacts: |n| format!("{n} contacts"),
     inactive: "Inactive",
     copy_suffix: "will be copied to Microsoft 365.",
     disable_body_start: "The “Zoho CRM Contacts” folder and its",
@@ -37,6 +43,8 @@ const EN: Words = Words {
 
 const JA: Words = Words {
     active: "有効",
+    synced: " 件同期済み",
+    contacts: |n| format!("{n} 件の連絡先"),
     inactive: "無効",
     copy_suffix: "を Microsoft 365 にコピーします。",
     disable_body_start: "Microsoft 365 から「Zoho CRM Contacts」フォルダーとその中の",
@@ -358,6 +366,13 @@ async fn sync_flow(test: &'static str, japanese: bool) {
             })
             .await;
             assert_eq!(items.len(), to_copy, "exactly what the preview said");
+            let counts = b
+                .wait_for_text("#counts-contacts", SYNC_WAIT, |t| {
+                    t.starts_with(&format!("{to_copy}{}", w.synced))
+                })
+                .await
+                .expect("the card counts what the store has in sync");
+            assert!(!counts.is_empty());
             screenshot(&b, test, "06-first-sync-done").await;
 
             // A change in the CRM reaches Microsoft 365.
@@ -449,9 +464,16 @@ async fn sync_flow(test: &'static str, japanese: bool) {
 
             // Disable: the confirmation says what goes and what stays; then the folder is gone
             // and the CRM keeps its records.
+            let in_folder = svc.folder_items().await.len();
+            b.wait_for_text("#counts-contacts", SYNC_WAIT, |t| {
+                t.starts_with(&format!("{in_folder}{}", w.synced))
+            })
+            .await
+            .expect("the counts follow the delete");
             click(&b, "#disable-contacts").await;
             let body = text_of(&b, "#disable-dialog-body").await;
             assert!(body.starts_with(w.disable_body_start), "{body}");
+            assert!(body.contains(&(w.contacts)(in_folder)), "{body}");
             screenshot(&b, test, "08-disable-confirm").await;
             click(&b, "#disable-dialog-confirm").await;
             wait_text(&b, "#status-contacts", w.inactive).await;
