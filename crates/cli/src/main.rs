@@ -51,6 +51,8 @@ struct StatusReport {
     schema_version: i64,
     journal_mode: String,
     modules: Vec<ModuleState>,
+    /// Records per state from each module's last completed round, in module order.
+    counts: Vec<crmsync_engine::ModuleCounts>,
     accounts: Vec<crmsync_engine::Account>,
 }
 
@@ -61,10 +63,16 @@ fn status(data_dir: PathBuf) -> Result<StatusReport, CliError> {
     for service in [Service::Zoho, Service::Microsoft] {
         accounts.extend(store.account(service)?);
     }
+    let modules = store.modules()?;
+    let counts = modules
+        .iter()
+        .map(|m| store.module_counts(m.module))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(StatusReport {
         schema_version: store.schema_version()?,
         journal_mode: store.journal_mode()?,
-        modules: store.modules()?,
+        modules,
+        counts,
         accounts,
         store: store_path,
         data_dir,
@@ -85,7 +93,7 @@ fn print_text(report: &StatusReport) {
         report.schema_version, report.journal_mode
     );
     println!("modules:");
-    for m in &report.modules {
+    for (m, c) in report.modules.iter().zip(&report.counts) {
         let last = m
             .last_sync_at
             .map(|t| t.to_rfc3339())
@@ -97,6 +105,12 @@ fn print_text(report: &StatusReport) {
             describe(&m.status),
             if m.delete_propagation { "on" } else { "off" },
         );
+        if m.enabled || c.synced + c.excluded + c.failing > 0 {
+            println!(
+                "            {} in sync, {} excluded, {} failing, {} conflicts, {} waiting",
+                c.synced, c.excluded, c.failing, c.conflicts, c.pending
+            );
+        }
     }
     println!("accounts:");
     if report.accounts.is_empty() {

@@ -322,6 +322,9 @@ fn the_headless_sandbox_demo_syncs_and_status_reports_it() {
     );
     assert!(stdout.contains("contacts: round 1 Completed"), "{stdout}");
     assert!(stdout.contains("contacts: in sync"), "{stdout}");
+    // The headless demo syncs every module.
+    assert!(stdout.contains("events: in sync"), "{stdout}");
+    assert!(stdout.contains("tasks: in sync"), "{stdout}");
     let out = Command::new(bin)
         .arg("--data-dir")
         .arg(dir.path())
@@ -332,6 +335,10 @@ fn the_headless_sandbox_demo_syncs_and_status_reports_it() {
     assert_eq!(v["modules"][1]["module"], "contacts");
     assert_eq!(v["modules"][1]["enabled"], true);
     assert!(!v["modules"][1]["last_sync_at"].is_null());
+    // The stored health counts what landed: the 120 generated contacts and the demo's own.
+    assert!(v["counts"][1]["synced"].as_u64().unwrap() >= 120, "{v}");
+    assert!(v["counts"][1]["excluded"].as_u64().unwrap() >= 1, "{v}");
+    assert_eq!(v["counts"][1]["failing"], 0, "{v}");
 }
 
 #[test]
