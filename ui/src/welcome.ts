@@ -111,18 +111,20 @@ export function welcomeCard(
   const w = (key: WelcomeMessageKey) => welcomeText(lang, key);
   const title = el("h2", { id: "welcome-title", text: w("title") });
   const badge = el("span", { className: "sandbox-badge", text: w("badge") });
+  // Japanese sentences are not separated by spaces.
+  const sep = lang === "ja" ? "" : " ";
   const sandbox = el(
     "li",
     { id: "welcome-sandbox" },
     el("strong", { text: w("sandboxTitle") }),
-    " ",
+    sep,
     w("sandboxText"),
-    " ",
+    sep,
     w("badgeBefore"),
     badge,
     w("badgeAfter"),
   );
-  const real = el("li", { id: "welcome-real" }, el("strong", { text: w("realTitle") }), " ", w("realText"));
+  const real = el("li", { id: "welcome-real" }, el("strong", { text: w("realTitle") }), sep, w("realText"));
   const connect = button("welcome-connect-zoho", w("connect"), true);
   const settings = button("welcome-open-settings", w("openSettings"));
   const dismiss = button("welcome-dismiss", w("dismiss"));
