@@ -115,31 +115,7 @@ impl Store {
         module: ModuleKind,
         rows: &[HealthRow],
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "DELETE FROM record_health WHERE module = ?1",
-            params![module.as_str()],
-        )?;
-        {
-            let mut insert = tx.prepare(
-                "INSERT OR REPLACE INTO record_health
-                    (module, side, item_id, label, status, detail, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for r in rows {
-                insert.execute(params![
-                    module.as_str(),
-                    side_key(r.side),
-                    r.item_id,
-                    r.label,
-                    r.status.as_str(),
-                    r.detail,
-                    format_time(r.updated_at)
-                ])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.write_health(module, rows, true)
     }
 
     /// Adds or replaces some health rows (records an adapter could not read).
@@ -151,7 +127,22 @@ impl Store {
         module: ModuleKind,
         rows: &[HealthRow],
     ) -> Result<(), StoreError> {
+        self.write_health(module, rows, false)
+    }
+
+    fn write_health(
+        &mut self,
+        module: ModuleKind,
+        rows: &[HealthRow],
+        replace_all: bool,
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
+        if replace_all {
+            tx.execute(
+                "DELETE FROM record_health WHERE module = ?1",
+                params![module.as_str()],
+            )?;
+        }
         {
             let mut insert = tx.prepare(
                 "INSERT OR REPLACE INTO record_health
