@@ -107,6 +107,10 @@ pub struct Endpoints {
     /// The Zoho accounts server whose page opens first.
     pub zoho_accounts: String,
     pub zoho_client_id: String,
+    /// `common`, `organizations`, a tenant id or a domain.
+    pub microsoft_tenant: String,
+    /// The real services (a Zoho client secret, if the user saved one, comes from the keychain).
+    pub real: bool,
 }
 
 impl Endpoints {
@@ -119,6 +123,8 @@ impl Endpoints {
             graph: urls.graph.clone(),
             zoho_accounts: zoho.accounts.clone(),
             zoho_client_id: SANDBOX_ZOHO_CLIENT_ID.to_owned(),
+            microsoft_tenant: "common".to_owned(),
+            real: false,
         })
     }
 }
@@ -412,16 +418,27 @@ pub async fn connect_service(
     tracing::info!(?service, silent_first = hint.is_some(), "sign-in started");
     let (mut ts, account) = match service {
         Service::Zoho => {
-            let cfg = zoho::ZohoConfig::new(&endpoints.zoho_accounts, &endpoints.zoho_client_id);
+            let mut cfg =
+                zoho::ZohoConfig::new(&endpoints.zoho_accounts, &endpoints.zoho_client_id);
+            if endpoints.real {
+                // A Zoho client secret lives only in the keychain (settings).
+                cfg.client_secret =
+                    tokio::task::spawn_blocking(crate::settings::zoho_client_secret)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(crmsync_auth::Secret::new);
+            }
             let ts = zoho::sign_in(&cfg, hint, &opts, http).await?;
             let account = zoho_identity(http, &ts).await?;
             (ts, account)
         }
         Service::Microsoft => {
-            let cfg = microsoft::MicrosoftConfig::new(
+            let mut cfg = microsoft::MicrosoftConfig::new(
                 &endpoints.microsoft_login,
                 &endpoints.microsoft_client_id,
             );
+            cfg.tenant.clone_from(&endpoints.microsoft_tenant);
             let ts = microsoft::sign_in(&cfg, hint, &opts, http).await?;
             let account = microsoft_identity(http, &endpoints.graph, &ts).await?;
             (ts, account)

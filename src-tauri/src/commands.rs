@@ -37,6 +37,8 @@ pub enum Mode {
     Sandbox { url: String },
     /// Sandbox mode, but the emulators could not start; `message` says why.
     SandboxFailed { message: String },
+    /// The real Microsoft 365 and Zoho CRM, with the client ids from the settings.
+    Real { microsoft_tenant: String },
 }
 
 impl AppState {
@@ -229,11 +231,11 @@ pub struct AppInfo {
 /// The app version and where its data lives.
 #[tauri::command]
 #[specta::specta]
-pub fn app_info(state: State<'_, AppState>) -> AppInfo {
+pub fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppInfo {
     AppInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         data_dir: state.data_dir.clone(),
-        lang: crate::locale::os_lang(),
+        lang: crate::settings::ui_lang(&app),
         mode: state.mode.clone(),
     }
 }

@@ -30,7 +30,7 @@ use sandbox::Sandbox;
 /// Opens the store in the data dir (remembering why if it cannot) and starts
 /// the built-in sandbox. Real accounts are not wired yet, so the app always
 /// runs against the sandbox for now.
-fn open_state() -> (AppState, Sandbox, Connections) {
+fn open_state(app: &tauri::AppHandle) -> (AppState, Sandbox, Connections) {
     let Some(dir) = crmsync_engine::paths::data_dir() else {
         let why = "the OS reports no data directory for this user".to_owned();
         let state = AppState {
@@ -50,22 +50,36 @@ fn open_state() -> (AppState, Sandbox, Connections) {
             tracing::error!(error = %e, path = %path.display(), "cannot open the store");
             format!("cannot open the local store at {}: {e}", path.display())
         });
-    let (sandbox, mode, connections) = match Sandbox::start(&dir) {
-        Ok((sandbox, urls)) => {
-            let url = urls.login.trim_end_matches("/login").to_owned();
-            let endpoints = Endpoints::sandbox(&urls)
-                .ok_or_else(|| "the sandbox serves no Zoho data centre".to_owned());
-            (sandbox, Mode::Sandbox { url }, Connections::new(endpoints))
-        }
-        Err(message) => {
-            tracing::error!(%message, "sandbox failed");
-            let connections = Connections::new(Err(message.clone()));
+    // Real accounts when the settings say so (and both client ids are set); else the sandbox.
+    let real = settings::real_endpoints(app);
+    let (sandbox, mode, connections) = match real {
+        Some(real) => {
+            tracing::info!(tenant = %real.microsoft_tenant, "real accounts");
             (
                 Sandbox::default(),
-                Mode::SandboxFailed { message },
-                connections,
+                Mode::Real {
+                    microsoft_tenant: real.microsoft_tenant,
+                },
+                Connections::new(Ok(real.endpoints)),
             )
         }
+        None => match Sandbox::start(&dir) {
+            Ok((sandbox, urls)) => {
+                let url = urls.login.trim_end_matches("/login").to_owned();
+                let endpoints = Endpoints::sandbox(&urls)
+                    .ok_or_else(|| "the sandbox serves no Zoho data centre".to_owned());
+                (sandbox, Mode::Sandbox { url }, Connections::new(endpoints))
+            }
+            Err(message) => {
+                tracing::error!(%message, "sandbox failed");
+                let connections = Connections::new(Err(message.clone()));
+                (
+                    Sandbox::default(),
+                    Mode::SandboxFailed { message },
+                    connections,
+                )
+            }
+        },
     };
     let state = AppState {
         store,
@@ -138,7 +152,7 @@ pub fn run() {
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             // After the plugins: a second launch has already handed over to the first.
-            let (state, sandbox, connections) = open_state();
+            let (state, sandbox, connections) = open_state(app.handle());
             app.manage(state);
             app.manage(sandbox);
             app.manage(connections);

@@ -191,6 +191,8 @@ impl Prefs {
                 graph: GRAPH.to_owned(),
                 zoho_accounts: self.zoho_accounts_server.clone(),
                 zoho_client_id: self.zoho_client_id.clone(),
+                microsoft_tenant: self.microsoft_tenant.clone(),
+                real: true,
             },
             microsoft_tenant: self.microsoft_tenant.clone(),
         })
@@ -684,6 +686,12 @@ pub async fn save_settings(
         language = ?new.language,
         "settings saved"
     );
+    if new.interval_minutes != old.interval_minutes {
+        // The worker's schedule is set when it starts: restart it with the new interval.
+        if let Some(sync) = app.try_state::<crate::sync::SyncService>() {
+            sync.restart(&app).await;
+        }
+    }
     Ok(SettingsSaved {
         saved: true,
         errors: Vec::new(),
@@ -723,14 +731,12 @@ pub fn ui_lang<R: Runtime>(app: &AppHandle<R>) -> Lang {
 
 /// In real mode (with both client ids set), the real services' endpoints and tenant;
 /// `None` means the built-in sandbox.
-#[allow(dead_code)] // called at start in lib.rs once real mode is wired
 pub fn real_endpoints<R: Runtime>(app: &AppHandle<R>) -> Option<RealAccounts> {
     prefs(app).real_accounts()
 }
 
 /// The Zoho client secret from the OS keychain, if the user saved one. Blocks (D-Bus):
 /// call it from the blocking pool.
-#[allow(dead_code)] // used by the Zoho sign-in in real mode once it is wired
 pub fn zoho_client_secret() -> Option<String> {
     KeyringStore::open()
         .ok()?

@@ -608,7 +608,11 @@ export type Mode =
 /**
  * Sandbox mode, but the emulators could not start; `message` says why.
  */
-{ kind: "sandbox_failed"; message: string }
+{ kind: "sandbox_failed"; message: string } | 
+/**
+ * The real Microsoft 365 and Zoho CRM, with the client ids from the settings.
+ */
+{ kind: "real"; microsoft_tenant: string }
 /**
  * A sync module, as the UI names it.
  */

@@ -16,4 +16,11 @@ describe("modeBanner", () => {
     expect(banner.getAttribute("role")).toBe("alert");
     expect(banner.textContent).toBe("内蔵サンドボックスを起動できませんでした: address in use");
   });
+
+  it("shows no sandbox badge with real accounts", () => {
+    const banner = modeBanner({ kind: "real", microsoft_tenant: "contoso.example" }, translator("en"));
+    expect(banner.hidden).toBe(true);
+    expect(banner.querySelector("#sandbox-badge")).toBeNull();
+    expect(banner.dataset["mode"]).toBe("real");
+  });
 });

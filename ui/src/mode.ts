@@ -19,9 +19,12 @@ export function modeBanner(mode: Mode, t: Translate): HTMLElement {
     const note = document.createElement("span");
     note.textContent = t("sandboxNote");
     banner.append(badge, note);
-  } else {
+  } else if (mode.kind === "sandbox_failed") {
     banner.setAttribute("role", "alert");
     banner.textContent = t("sandboxFailed", { message: mode.message });
+  } else {
+    // Real accounts: nothing to warn about.
+    banner.hidden = true;
   }
   return banner;
 }
