@@ -7,7 +7,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tauri::{AppHandle, Manager};
 use tokio::sync::broadcast::error::RecvError;
@@ -27,8 +26,6 @@ use crate::accounts::Connections;
 use crate::commands::{AppState, SyncEvent, SyncState};
 use crate::error::{CommandError, ErrorCode};
 
-/// Time between scheduled rounds.
-const INTERVAL: Duration = Duration::from_secs(120);
 
 /// Why the worker cannot run; becomes [`SyncState`] for the window and the tray.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,16 +88,16 @@ impl SyncService {
         }
         self.set_state(app, SyncState::Starting);
         match build_runner(app).await {
-            Ok(runner) => {
+            Ok((runner, sessions)) => {
                 let runner = Arc::new(Mutex::new(runner));
                 let worker = Worker::spawn_shared(
                     runner.clone(),
                     WorkerConfig {
-                        interval: INTERVAL,
+                        interval: crate::settings::interval(app),
                         ..WorkerConfig::default()
                     },
                 );
-                let forward = forward_progress(app.clone(), worker.subscribe());
+                let forward = forward_progress(app.clone(), worker.subscribe(), sessions);
                 *running = Some(Running {
                     worker,
                     runner,
@@ -286,8 +283,11 @@ fn connect_failure(e: ConnectError) -> NotRunning {
     }
 }
 
+/// Both signed-in sessions, to notice one whose refresh token died during a round.
+type Sessions = Vec<(EngineService, Arc<Session>)>;
+
 /// Reloads both saved sessions from the keychain and builds the runner over every module.
-async fn build_runner(app: &AppHandle) -> Result<SyncRunner, NotRunning> {
+async fn build_runner(app: &AppHandle) -> Result<(SyncRunner, Sessions), NotRunning> {
     let state = app.state::<AppState>();
     let connections = app.state::<Connections>();
     let (zoho, microsoft) = state
@@ -325,12 +325,17 @@ async fn build_runner(app: &AppHandle) -> Result<SyncRunner, NotRunning> {
         .await
         .api_domain
         .ok_or(NotRunning::NeedsSignIn(EngineService::Zoho))?;
+    let (ms, zs) = (Arc::new(ms), Arc::new(zs));
+    let sessions = vec![
+        (EngineService::Microsoft, ms.clone()),
+        (EngineService::Zoho, zs.clone()),
+    ];
     let graph = GraphClient::new(
         GraphConfig::new(endpoints.graph.clone()),
-        Arc::new(SessionTokens(Arc::new(ms))),
+        Arc::new(SessionTokens(ms)),
     )
     .map_err(|e| connect_failure(e.into()))?;
-    let zoho = ZohoClient::new(ZohoConfig::new(api), Arc::new(SessionTokens(Arc::new(zs))))
+    let zoho = ZohoClient::new(ZohoConfig::new(api), Arc::new(SessionTokens(zs)))
         .map_err(|e| connect_failure(e.into()))?;
     let modules = connect_modules(graph, zoho, tokio::runtime::Handle::current())
         .await
@@ -340,7 +345,7 @@ async fn build_runner(app: &AppHandle) -> Result<SyncRunner, NotRunning> {
     let path = crmsync_engine::paths::store_path(std::path::Path::new(&state.data_dir));
     let store = Store::open(&path)
         .map_err(|e| NotRunning::Failed(format!("cannot open the local store: {e}")))?;
-    Ok(SyncRunner::new(store, modules))
+    Ok((SyncRunner::new(store, modules), sessions))
 }
 
 fn emit(app: &AppHandle, event: SyncEvent) {
@@ -354,6 +359,7 @@ fn emit(app: &AppHandle, event: SyncEvent) {
 fn forward_progress(
     app: AppHandle,
     mut rx: tokio::sync::broadcast::Receiver<Progress>,
+    sessions: Sessions,
 ) -> tauri::async_runtime::JoinHandle<()> {
     tauri::async_runtime::spawn(async move {
         loop {
@@ -367,6 +373,15 @@ fn forward_progress(
                 Progress::Started { module } => service.round_state(&app, Some(*module)),
                 Progress::Finished { module, .. } => {
                     service.round_state(&app, None);
+                    // A refresh token that died during the round: say which account to
+                    // connect again (the engine already marked the module).
+                    let dead = sessions.iter().find(|(_, s)| {
+                        matches!(s.state(), crmsync_auth::SessionState::ReconnectNeeded(_))
+                    });
+                    if let Some((which, _)) = dead {
+                        tracing::warn!(service = ?which, "a saved sign-in stopped working");
+                        service.set_state(&app, SyncState::from(NotRunning::NeedsSignIn(*which)));
+                    }
                     crate::notify::after_round(&app, *module);
                 }
                 Progress::Stopped => break,

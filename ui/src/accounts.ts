@@ -80,8 +80,15 @@ function button(id: string, text: string, label: string, onClick: () => void, pr
   return b;
 }
 
-/** Builds one account row. Element ids are stable: tests and screen readers rely on them. */
-export function accountRow(service: Service, state: RowState, t: Translate, on: AccountHandlers): HTMLElement {
+/** Builds one account row. Element ids are stable: tests and screen readers rely on them.
+ * `expired`: the saved sign-in stopped working, so the row offers Reconnect. */
+export function accountRow(
+  service: Service,
+  state: RowState,
+  t: Translate,
+  on: AccountHandlers,
+  expired = false,
+): HTMLElement {
   const name = t(SERVICE_NAME[service]);
   const heading = el("h3", { id: `account-title-${service}`, text: name });
   const details = el("div", { id: `account-details-${service}`, className: "account-details" });
@@ -91,8 +98,8 @@ export function accountRow(service: Service, state: RowState, t: Translate, on: 
 
   if (state.kind === "connected") {
     const a = state.account;
-    status.textContent = t("connected");
-    status.classList.add("badge-active");
+    status.textContent = expired ? t("signInExpired") : t("connected");
+    status.classList.add(expired ? "badge-needs_sign_in" : "badge-active");
     details.append(
       el("p", { id: `account-user-${service}`, className: "account-user", text: `${a.display_name} <${a.email}>` }),
       el("p", {
@@ -110,6 +117,14 @@ export function accountRow(service: Service, state: RowState, t: Translate, on: 
         }),
       );
       details.querySelector(`#account-dc-${service}`)?.setAttribute("data-dc", a.data_centre);
+    }
+    if (expired) {
+      details.append(
+        el("p", { id: `account-expired-${service}`, className: "account-expired", text: t("signInExpiredHint", { service: name }) }),
+      );
+      actions.append(
+        button(`reconnect-${service}`, t("reconnect"), t("reconnectLabel", { service: name }), () => on.connect(service), true),
+      );
     }
     actions.append(
       button(`disconnect-${service}`, t("disconnect"), t("disconnectLabel", { service: name }), () =>
@@ -151,14 +166,19 @@ export function accountRow(service: Service, state: RowState, t: Translate, on: 
   return row;
 }
 
-/** The whole panel for the current connections. */
-export function accountsPanel(accounts: Accounts, t: Translate, on: AccountHandlers): HTMLElement {
+/** The whole panel for the current connections; `expired` names the account whose sign-in stopped working. */
+export function accountsPanel(
+  accounts: Accounts,
+  t: Translate,
+  on: AccountHandlers,
+  expired: Service | null = null,
+): HTMLElement {
   const heading = el("h2", { id: "accounts-title", text: t("accountsTitle") });
   const panel = el(
     "section",
     { id: "accounts", className: "accounts" },
     heading,
-    ...SERVICES.map((s) => accountRow(s, rowState(accounts, s), t, on)),
+    ...SERVICES.map((s) => accountRow(s, rowState(accounts, s), t, on, expired === s)),
   );
   panel.setAttribute("aria-labelledby", heading.id);
   return panel;

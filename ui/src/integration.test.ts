@@ -112,7 +112,7 @@ describe("texts", () => {
 
   it("words every sync state", () => {
     expect(syncStateText({ kind: "needs_sign_in", service: "microsoft" }, t)).toBe(
-      "Your Microsoft 365 sign-in is no longer valid. Connect it again to resume the sync.",
+      "Your Microsoft 365 sign-in is no longer valid. Reconnect it above to resume the sync.",
     );
     expect(syncStateText({ kind: "syncing", module: "contacts" }, ja)).toBe("連絡先を同期しています…");
   });
@@ -333,6 +333,26 @@ describe("mountIntegration", () => {
     expect(root.querySelector("#message-contacts")?.textContent).toBe(
       "The sync is not running: connect both accounts first",
     );
+  });
+
+  it("offers Reconnect on the account whose saved sign-in stopped working", async () => {
+    const backend = new Fake();
+    backend.accountsState = { zoho, microsoft, signing_in: [] };
+    backend.state = { kind: "idle" };
+    await mountIntegration(root, backend, t);
+    expect(root.querySelector("#reconnect-microsoft")).toBeNull();
+    backend.emit({ kind: "state", state: { kind: "needs_sign_in", service: "microsoft" } });
+    expect(root.querySelector("#account-status-microsoft")?.textContent).toBe("Sign in again");
+    expect(root.querySelector("#account-expired-microsoft")?.textContent).toBe(
+      "Microsoft 365 no longer accepts the saved sign-in. Reconnect to resume the sync.",
+    );
+    expect(root.querySelector("#reconnect-zoho")).toBeNull();
+    click("reconnect-microsoft");
+    await settle();
+    expect(backend.calls).toEqual(["connect microsoft"]);
+    backend.emit({ kind: "state", state: { kind: "idle" } });
+    expect(root.querySelector("#reconnect-microsoft")).toBeNull();
+    expect(root.querySelector("#account-status-microsoft")?.textContent).toBe("Connected");
   });
 
   it("says so when the store cannot be read", async () => {

@@ -330,14 +330,24 @@ export async function mountIntegration(
   const handlers: AccountHandlers = { connect, cancel, disconnect };
   const moduleHandlers: ModuleHandlers = { enable, disable, syncNow, setDeletePropagation };
 
+  // The account whose saved sign-in stopped working, if any (it gets Reconnect).
+  let expired: Service | null = null;
+
+  const renderAccounts = (focus?: string) => {
+    const focused = document.activeElement instanceof HTMLElement ? document.activeElement.id : "";
+    accountsSlot.replaceChildren(accountsPanel(current, t, handlers, expired));
+    const target = focus ?? (focused ? `#${focused}` : "");
+    if (target) accountsSlot.querySelector<HTMLElement>(target)?.focus();
+  };
+
   const showState = (state: SyncState) => {
     stateLine.textContent = syncStateText(state, t);
     stateLine.dataset["state"] = state.kind;
-  };
-
-  const renderAccounts = (focus?: string) => {
-    accountsSlot.replaceChildren(accountsPanel(current, t, handlers));
-    if (focus) accountsSlot.querySelector<HTMLElement>(focus)?.focus();
+    const now = state.kind === "needs_sign_in" ? state.service : null;
+    if (now !== expired) {
+      expired = now;
+      renderAccounts();
+    }
   };
 
   async function refreshAccounts(focus?: string): Promise<void> {

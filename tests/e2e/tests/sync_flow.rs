@@ -534,3 +534,63 @@ async fn syncs_contacts_end_to_end_in_english() {
 async fn syncs_contacts_end_to_end_in_japanese() {
     sync_flow("sync_flow_ja", true).await;
 }
+
+#[tokio::test]
+async fn a_dead_sign_in_asks_to_reconnect_and_the_sync_resumes() {
+    const TEST: &str = "sync_reconnect";
+    let keyring = Keyring::start();
+    let player = Arc::new(BrowserPlayer::start(AIKO, AIKO));
+    let app = App::launch(TEST, launch(&keyring, &player, false), |_| {}).await;
+    let p = player.clone();
+    app.run(move |b| async move {
+        click(&b, "#connect-zoho").await;
+        b.wait_for("#account-zoho[data-state='connected']", SYNC_WAIT)
+            .await
+            .unwrap();
+        click(&b, "#connect-microsoft").await;
+        b.wait_for("#sync-state[data-state='idle']", SYNC_WAIT)
+            .await
+            .unwrap();
+        enable_contacts(&b, TEST, &EN, false).await;
+        b.wait_for("#counts-contacts", SYNC_WAIT).await.unwrap();
+        assert!(b.find("#reconnect-microsoft").await.unwrap().is_none());
+
+        // Microsoft 365 revokes the saved sign-in (e.g. a password change).
+        let badge = b.wait_for("#sandbox-badge", WAIT).await.unwrap();
+        let base = b.attribute(&badge, "data-url").await.unwrap().unwrap();
+        let http = reqwest::Client::new();
+        for what in ["refresh-tokens/revoke", "tokens/expire"] {
+            let r = http
+                .post(format!("{base}/control/graph/{what}"))
+                .json(&json!({"user": AIKO}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{what}: {}", r.status());
+        }
+        click(&b, "#sync-contacts").await;
+        b.wait_for("#sync-state[data-state='needs_sign_in']", SYNC_WAIT)
+            .await
+            .expect("the sync says which account to connect again");
+        wait_text(&b, "#status-contacts", "Needs sign-in").await;
+        let hint = text_of(&b, "#account-expired-microsoft").await;
+        assert_eq!(
+            hint,
+            "Microsoft 365 no longer accepts the saved sign-in. Reconnect to resume the sync."
+        );
+        screenshot(&b, TEST, "01-needs-sign-in").await;
+
+        // Reconnect: the browser signs in again, the worker restarts, the next round works.
+        click(&b, "#reconnect-microsoft").await;
+        b.wait_for("#sync-state[data-state='idle']", SYNC_WAIT)
+            .await
+            .expect("the sync runs again");
+        assert!(b.find("#reconnect-microsoft").await.unwrap().is_none());
+        click(&b, "#sync-contacts").await;
+        wait_text(&b, "#status-contacts", "Active").await;
+        screenshot(&b, TEST, "02-reconnected").await;
+        assert!(p.failures().is_empty(), "{:?}", p.failures());
+    })
+    .await;
+    drop(keyring);
+}
