@@ -22,6 +22,7 @@ mod graph_port;
 pub mod modules;
 pub mod tasks;
 mod tokens;
+mod zoho_common;
 mod zoho_port;
 
 pub use error::{graph_error, zoho_error, ConnectError};

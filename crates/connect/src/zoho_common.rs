@@ -1,0 +1,548 @@
+//! What the CRM sides of every module share (Contacts, Events, Tasks): records as raw JSON, the
+//! listing and the feed (modified records since a watermark plus the deleted-records feed),
+//! ownership and import classification through the timeline (with its cache), the first-sync
+//! cap selection, the lost-create lookup skeleton and the writes with their version checks.
+//!
+//! What differs per module stays in the module: the mapping, the projection, the match of a
+//! lost create, and the Events-only state (deferred records, health across rounds).
+
+use std::collections::{HashMap, HashSet};
+use std::marker::PhantomData;
+
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use crmsync_core::planner::{Observation, Observed};
+use crmsync_core::policy::{
+    classify_timeline, first_sync_cap, first_sync_order, import_check, is_owned_by,
+    select_first_sync, Exclusion, FirstSyncCandidate, ImportCheck, TimelineEntry,
+};
+use crmsync_core::ModuleKind;
+use crmsync_engine::{Changes, PortError, Written};
+use crmsync_zoho::models::Module;
+use crmsync_zoho::{DeletedType, ListQuery, ZohoClient, ZohoError};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::runtime::Handle;
+
+use crate::error::zoho_error;
+
+/// Timeline requests in flight while classifying never-modified records.
+const TIMELINE_PARALLEL: usize = 4;
+/// Clock skew tolerated between this machine and the CRM when looking a lost create up.
+const LOST_CREATE_SKEW_SECS: i64 = 300;
+/// The field that versions a CRM record.
+pub(crate) const MODIFIED: &str = "Modified_Time";
+
+/// One CRM module as the adapters see it.
+pub(crate) trait CrmModule: Send + Sync + 'static {
+    /// The module's API name (`Contacts`, `Events`, `Tasks`).
+    const API_NAME: &'static str;
+    /// The fields always listed: the mapped ones plus what the exclusions need.
+    const LIST_FIELDS: &'static [&'static str];
+    /// The engine's module (its first-sync cap and order).
+    const KIND: ModuleKind;
+}
+
+/// A record of module `M` as raw JSON (explicit `null`s clear fields on update).
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Raw<M: CrmModule>(pub(crate) Map<String, Value>, #[serde(skip)] PhantomData<M>);
+
+impl<M: CrmModule> Raw<M> {
+    /// Wraps a record body.
+    pub(crate) fn new(body: Map<String, Value>) -> Self {
+        Self(body, PhantomData)
+    }
+
+    /// A text field.
+    pub(crate) fn text(&self, k: &str) -> Option<&str> {
+        self.0.get(k).and_then(Value::as_str)
+    }
+
+    /// A date-time field.
+    pub(crate) fn time(&self, k: &str) -> Option<DateTime<Utc>> {
+        self.text(k).and_then(parse_time)
+    }
+
+    /// The owner's user id.
+    pub(crate) fn owner_id(&self) -> Option<&str> {
+        self.0.get("Owner")?.get("id")?.as_str()
+    }
+
+    /// The record's version (its `Modified_Time` as the CRM wrote it).
+    pub(crate) fn version(&self) -> String {
+        self.text(MODIFIED).unwrap_or_default().to_string()
+    }
+
+    /// Its `Modified_Time` (the epoch when missing).
+    pub(crate) fn modified(&self) -> DateTime<Utc> {
+        self.time(MODIFIED).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+    }
+
+    /// The observation of this record as `record`.
+    pub(crate) fn observed<R>(
+        &self,
+        id: String,
+        record: R,
+        exclusion: Option<Exclusion>,
+    ) -> Observed<R> {
+        Observed {
+            version: self.version(),
+            modified: self.modified(),
+            record,
+            stamp: None,
+            exclusion,
+            id,
+        }
+    }
+}
+
+impl<M: CrmModule> Module for Raw<M> {
+    const API_NAME: &'static str = M::API_NAME;
+    const DEFAULT_FIELDS: &'static [&'static str] = M::LIST_FIELDS;
+    fn id(&self) -> Option<&str> {
+        self.0.get("id").and_then(Value::as_str)
+    }
+}
+
+/// An RFC 3339 time as UTC.
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+fn fixed(t: DateTime<Utc>) -> DateTime<FixedOffset> {
+    t.fixed_offset()
+}
+
+/// A COQL string literal.
+pub(crate) fn coql_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// A timeline answer for (index, id, Modified_Time).
+type Fetched = (
+    usize,
+    String,
+    String,
+    Result<Vec<crmsync_zoho::models::TimelineEntry>, ZohoError>,
+);
+
+/// The feed position: the newest `Modified_Time` and deletion time seen.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Cursor {
+    modified: DateTime<Utc>,
+    deleted: DateTime<Utc>,
+}
+
+/// What a listing or a feed read: the records present, the ids deleted, the next cursor.
+pub(crate) struct Feed<M: CrmModule> {
+    /// The records listed (changed since the cursor, for a feed).
+    pub(crate) recs: Vec<Raw<M>>,
+    /// The ids the deleted-records feed returned (none for a full listing).
+    pub(crate) deleted: Vec<String>,
+    cursor: Cursor,
+}
+
+impl<M: CrmModule> Feed<M> {
+    /// The engine's changes: `present` (the projected records), then the deletions.
+    pub(crate) fn into_changes<R>(
+        self,
+        present: Vec<Observed<R>>,
+    ) -> Result<Changes<R>, PortError> {
+        let mut observations: Vec<Observation<R>> =
+            present.into_iter().map(Observation::Present).collect();
+        observations.extend(
+            self.deleted
+                .into_iter()
+                .map(|id| Observation::Deleted { id }),
+        );
+        Ok(Changes {
+            observations,
+            cursor: serde_json::to_string(&self.cursor)
+                .map_err(|e| PortError::Unavailable(e.to_string()))?,
+        })
+    }
+}
+
+/// The state every CRM adapter keeps: the client, the signed-in user, the first-sync cap and
+/// time, the timeline verdicts and the read failures of the round.
+pub(crate) struct CrmSide<M: CrmModule> {
+    pub(crate) client: ZohoClient,
+    pub(crate) rt: Handle,
+    /// The signed-in CRM user (only the records they own sync).
+    pub(crate) user_id: String,
+    /// When the first sync ran (the store's `first_sync_at`); None before it.
+    pub(crate) first_sync_at: Option<DateTime<Utc>>,
+    /// The first-sync cap.
+    pub(crate) cap: Option<usize>,
+    /// Timeline verdicts of never-modified records, by (id, Modified_Time).
+    timeline: HashMap<(String, String), Option<Exclusion>>,
+    /// Records the last calls could not read or project (id, error).
+    pub(crate) failures: Vec<(String, String)>,
+    module: PhantomData<M>,
+}
+
+impl<M: CrmModule> CrmSide<M> {
+    /// The module's default first-sync cap, no first sync yet, nothing cached.
+    pub(crate) fn new(client: ZohoClient, rt: Handle, user_id: String) -> Self {
+        Self {
+            client,
+            rt,
+            user_id,
+            first_sync_at: None,
+            cap: first_sync_cap(M::KIND),
+            timeline: HashMap::new(),
+            failures: Vec::new(),
+            module: PhantomData,
+        }
+    }
+
+    /// The module's list fields plus `extra` ones not among them yet.
+    pub(crate) fn list_fields<'a>(extra: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let mut fields: Vec<String> = M::LIST_FIELDS.iter().map(|s| (*s).to_string()).collect();
+        for f in extra {
+            if !fields.iter().any(|x| x == f) {
+                fields.push(f.to_owned());
+            }
+        }
+        fields
+    }
+
+    fn list(
+        &self,
+        fields: Vec<String>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Raw<M>>, PortError> {
+        let q = ListQuery {
+            fields,
+            modified_since: since.map(fixed),
+            ..ListQuery::default()
+        };
+        self.rt
+            .block_on(self.client.list_all::<Raw<M>>(&q))
+            .map_err(|e| zoho_error(&e, false))
+    }
+
+    /// A record by id (None when gone).
+    pub(crate) fn get_raw(&self, id: &str) -> Result<Option<Raw<M>>, PortError> {
+        match self.rt.block_on(self.client.get::<Raw<M>>(id)) {
+            Ok(r) => Ok(Some(r)),
+            Err(ZohoError::NotFound(_)) => Ok(None),
+            Err(e) => Err(zoho_error(&e, false)),
+        }
+    }
+
+    /// Every record (with `fields`), and the cursor a feed continues from.
+    pub(crate) fn listing(&self, fields: Vec<String>) -> Result<Feed<M>, PortError> {
+        let started = Utc::now();
+        let recs = self.list(fields, None)?;
+        let newest = recs
+            .iter()
+            .filter_map(|r| r.time(MODIFIED))
+            .max()
+            .unwrap_or(started);
+        Ok(Feed {
+            recs,
+            deleted: Vec::new(),
+            cursor: Cursor {
+                modified: newest,
+                deleted: newest.min(started),
+            },
+        })
+    }
+
+    /// The records modified and deleted since `cursor`, and the next cursor.
+    pub(crate) fn feed_since(
+        &self,
+        fields: Vec<String>,
+        cursor: &str,
+    ) -> Result<Feed<M>, PortError> {
+        let mut c: Cursor = serde_json::from_str(cursor).map_err(|_| PortError::CursorExpired)?;
+        // One second back: a change in the watermark's own second is read again (harmless).
+        let recs = self.list(fields, Some(c.modified - Duration::seconds(1)))?;
+        let deleted = self
+            .rt
+            .block_on(self.client.deleted_records(
+                M::API_NAME,
+                DeletedType::All,
+                Some(fixed(c.deleted - Duration::seconds(1))),
+            ))
+            .map_err(|e| zoho_error(&e, false))?;
+        if let Some(m) = recs.iter().filter_map(|r| r.time(MODIFIED)).max() {
+            c.modified = c.modified.max(m);
+        }
+        let mut ids = Vec::with_capacity(deleted.len());
+        for d in deleted {
+            if let Some(t) = d.deleted_time.as_deref().and_then(parse_time) {
+                c.deleted = c.deleted.max(t);
+            }
+            ids.push(d.id);
+        }
+        Ok(Feed {
+            recs,
+            deleted: ids,
+            cursor: c,
+        })
+    }
+
+    /// Ownership, then import (timeline only for records never modified since creation).
+    pub(crate) fn base_exclusions(
+        &mut self,
+        recs: &[Raw<M>],
+    ) -> Result<Vec<Option<Exclusion>>, PortError> {
+        let mut out = vec![None; recs.len()];
+        let mut need: Vec<(usize, String, String)> = Vec::new();
+        for (i, r) in recs.iter().enumerate() {
+            if !is_owned_by(r.owner_id(), &self.user_id) {
+                out[i] = Some(Exclusion::NotOwner);
+                continue;
+            }
+            let (Some(c), Some(m)) = (r.time("Created_Time"), r.time(MODIFIED)) else {
+                continue;
+            };
+            if import_check(c, m) == ImportCheck::NeedsTimeline {
+                let id = r.id().unwrap_or_default().to_string();
+                let key = (id.clone(), r.version());
+                match self.timeline.get(&key) {
+                    Some(v) => out[i] = *v,
+                    None => need.push((i, id, key.1)),
+                }
+            }
+        }
+        let client = &self.client;
+        let fetched: Vec<Fetched> = self.rt.block_on(
+            futures::stream::iter(need)
+                .map(|(i, id, m)| async move {
+                    let r = client.timeline(M::API_NAME, &id).await;
+                    (i, id, m, r)
+                })
+                .buffer_unordered(TIMELINE_PARALLEL)
+                .collect(),
+        );
+        for (i, id, m, r) in fetched {
+            let verdict = match r {
+                Ok(entries) => {
+                    // Zoho lists the timeline newest first; oldest first keeps the order of
+                    // entries within the same second (an edit right after an import).
+                    let entries: Vec<TimelineEntry> = entries
+                        .into_iter()
+                        .rev()
+                        .filter_map(|e| {
+                            Some(TimelineEntry {
+                                audited_time: parse_time(e.audited_time.as_deref()?)?,
+                                action: e.action?,
+                                source: e.source.unwrap_or_default(),
+                            })
+                        })
+                        .collect();
+                    classify_timeline(&entries).err()
+                }
+                Err(ZohoError::NotFound(_)) => continue,
+                Err(e) => {
+                    let pe = zoho_error(&e, false);
+                    if pe.is_service_level() {
+                        return Err(pe);
+                    }
+                    // This record's history could not be read: it waits, others go on.
+                    self.failures.push((id, e.to_string()));
+                    out[i] = Some(Exclusion::AwaitingTimeline);
+                    continue;
+                }
+            };
+            self.timeline.insert((id, m), verdict);
+            out[i] = verdict;
+        }
+        Ok(out)
+    }
+
+    /// The first-sync cap over a complete listing: among the records not excluded and last
+    /// modified before the first sync, those beyond the cap (in the module's order) are marked
+    /// [`Exclusion::BeyondFirstSyncCap`]; their ids are returned. `timing(i)`: record `i`'s
+    /// start and end (events), or None when it is no candidate (it cannot be projected).
+    /// Without a cap nothing is deferred.
+    pub(crate) fn apply_first_sync_cap(
+        &self,
+        recs: &[Raw<M>],
+        excl: &mut [Option<Exclusion>],
+        timing: impl Fn(usize) -> Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)>,
+    ) -> Vec<String> {
+        if self.cap.is_none() {
+            return Vec::new();
+        }
+        let mut candidates = Vec::new();
+        for (i, r) in recs.iter().enumerate() {
+            let (Some(id), Some(m), Some((start, end))) = (r.id(), r.time(MODIFIED), timing(i))
+            else {
+                continue;
+            };
+            let before_first = self.first_sync_at.is_none_or(|f| m <= f);
+            if excl[i].is_none() && before_first {
+                candidates.push(FirstSyncCandidate {
+                    crm_id: id.to_string(),
+                    modified: m,
+                    start,
+                    end,
+                });
+            }
+        }
+        let order = first_sync_order(M::KIND, Utc::now());
+        let sel = select_first_sync(&candidates, self.cap, order);
+        let deferred: HashSet<&str> = sel.deferred.iter().map(String::as_str).collect();
+        for (i, r) in recs.iter().enumerate() {
+            if r.id().is_some_and(|id| deferred.contains(id)) {
+                excl[i] = Some(Exclusion::BeyondFirstSyncCap);
+            }
+        }
+        sel.deferred
+    }
+
+    /// What a write answers: the record's id, version and modification time.
+    pub(crate) fn written(r: &Raw<M>) -> Result<Written, PortError> {
+        Ok(Written {
+            id: r
+                .id()
+                .ok_or_else(|| PortError::Unavailable("Zoho answered without an id".into()))?
+                .to_string(),
+            version: r.version(),
+            modified: r.modified(),
+        })
+    }
+
+    /// The record a create may have made since `since` (local clock, less the clock skew):
+    /// among the rows `query` (a COQL select of `id`, `Created_Time`, `Owner` and what
+    /// `matches` reads) returns, owned by this user, created since then and `matches`, the
+    /// earliest. Zoho has no idempotency key and no stamp field: this lookup keeps a lost
+    /// answer from becoming a duplicate.
+    pub(crate) fn lookup_created(
+        &self,
+        query: &str,
+        since: DateTime<Utc>,
+        matches: impl Fn(&Raw<M>) -> bool,
+    ) -> Result<Option<Raw<M>>, PortError> {
+        let (rows, _) = self
+            .rt
+            .block_on(self.client.coql(query))
+            .map_err(|e| zoho_error(&e, false))?;
+        let floor = since - Duration::seconds(LOST_CREATE_SKEW_SECS);
+        let mut best: Option<(DateTime<Utc>, String)> = None;
+        for row in rows {
+            let Ok(r) = serde_json::from_value::<Raw<M>>(row) else {
+                continue;
+            };
+            let (Some(id), Some(created)) = (r.id(), r.time("Created_Time")) else {
+                continue;
+            };
+            if created < floor || !is_owned_by(r.owner_id(), &self.user_id) {
+                continue;
+            }
+            if !matches(&r) {
+                continue;
+            }
+            if best.as_ref().is_none_or(|(c, _)| created < *c) {
+                best = Some((created, id.to_string()));
+            }
+        }
+        match best {
+            Some((_, id)) => self.get_raw(&id),
+            None => Ok(None),
+        }
+    }
+
+    /// Creates a record from `body`. When the answer is lost the create may have landed: it is
+    /// never re-posted here but looked up with `lookup` (given when the create started); when
+    /// not (yet) visible the intent is left for the next round.
+    pub(crate) fn create(
+        &self,
+        body: Map<String, Value>,
+        lookup: impl FnOnce(DateTime<Utc>) -> Result<Option<Raw<M>>, PortError>,
+    ) -> Result<Written, PortError> {
+        let started = Utc::now();
+        let results = self
+            .rt
+            .block_on(self.client.insert(&[Raw::<M>::new(body)]))
+            .map_err(|e| zoho_error(&e, true));
+        let outcome = match results {
+            Ok(mut rs) if !rs.is_empty() => rs.remove(0).result.map_err(|e| zoho_error(&e, true)),
+            Ok(_) => Err(PortError::Unavailable("Zoho answered no result".into())),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(id) => {
+                let r = self.get_raw(&id)?.ok_or(PortError::NotFound)?;
+                Self::written(&r)
+            }
+            Err(PortError::Timeout) => match lookup(started)? {
+                Some(r) => Self::written(&r),
+                None => Err(PortError::Timeout),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The record `id` as read now, refused when it is no longer at `expected_version`.
+    fn current(&self, id: &str, expected_version: Option<&str>) -> Result<Raw<M>, PortError> {
+        let current = self.get_raw(id)?.ok_or(PortError::NotFound)?;
+        if let Some(v) = expected_version {
+            if current.text(MODIFIED) != Some(v) {
+                return Err(PortError::PreconditionFailed);
+            }
+        }
+        Ok(current)
+    }
+
+    /// Updates record `id` with the patch `patch_of` makes from the current record (nothing
+    /// is written when it is empty).
+    pub(crate) fn update(
+        &self,
+        id: &str,
+        expected_version: Option<&str>,
+        patch_of: impl FnOnce(&Map<String, Value>) -> Result<Map<String, Value>, PortError>,
+    ) -> Result<Written, PortError> {
+        let current = self.current(id, expected_version)?;
+        let mut patch = patch_of(&current.0)?;
+        if patch.is_empty() {
+            return Self::written(&current);
+        }
+        patch.insert("id".into(), Value::String(id.to_string()));
+        let patch = Raw::<M>::new(patch);
+        match expected_version {
+            // The version is the `Modified_Time` as read: the CRM refuses the write (412)
+            // when the record changed since, closing the race after the check above.
+            Some(v) => self
+                .rt
+                .block_on(self.client.update_if_unmodified(&patch, v))
+                .map(|_| ())
+                .map_err(|e| zoho_error(&e, true))?,
+            None => {
+                let mut rs = self
+                    .rt
+                    .block_on(self.client.update(&[patch]))
+                    .map_err(|e| zoho_error(&e, true))?;
+                if rs.is_empty() {
+                    return Err(PortError::Unavailable("Zoho answered no result".into()));
+                }
+                rs.remove(0).result.map_err(|e| zoho_error(&e, true))?;
+            }
+        }
+        let r = self.get_raw(id)?.ok_or(PortError::NotFound)?;
+        Self::written(&r)
+    }
+
+    /// Deletes record `id` unless it changed since `expected_version`.
+    pub(crate) fn delete(&self, id: &str, expected_version: Option<&str>) -> Result<(), PortError> {
+        self.current(id, expected_version)?;
+        let mut rs = self
+            .rt
+            .block_on(self.client.delete(M::API_NAME, &[id.to_string()]))
+            .map_err(|e| zoho_error(&e, true))?;
+        if rs.is_empty() {
+            return Err(PortError::Unavailable("Zoho answered no result".into()));
+        }
+        rs.remove(0)
+            .result
+            .map(|_| ())
+            .map_err(|e| zoho_error(&e, true))
+    }
+}
