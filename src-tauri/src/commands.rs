@@ -410,8 +410,8 @@ pub async fn disable_module(
 pub enum SyncState {
     /// Reloading the saved sign-ins.
     Starting,
-    /// Running on schedule, waiting for the next round.
-    Idle,
+    /// Running on schedule, waiting for the next round (every `every_minutes`).
+    Idle { every_minutes: u32 },
     /// A round of `module` is running.
     Syncing { module: Module },
     /// The user paused all sync.

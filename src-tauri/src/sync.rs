@@ -26,7 +26,6 @@ use crate::accounts::Connections;
 use crate::commands::{AppState, SyncEvent, SyncState};
 use crate::error::{CommandError, ErrorCode};
 
-
 /// Why the worker cannot run; becomes [`SyncState`] for the window and the tray.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotRunning {
@@ -104,7 +103,7 @@ impl SyncService {
                     forward,
                 });
                 tracing::info!("sync worker started");
-                self.set_state(app, SyncState::Idle);
+                self.set_state(app, idle(app));
             }
             Err(why) => {
                 tracing::info!(?why, "sync worker not started");
@@ -153,7 +152,7 @@ impl SyncService {
             ),
             SyncState::Paused => "sync is paused; resume it from the tray".to_owned(),
             SyncState::Failed { message } => message,
-            SyncState::Starting | SyncState::Idle | SyncState::Syncing { .. } => {
+            SyncState::Starting | SyncState::Idle { .. } | SyncState::Syncing { .. } => {
                 "the sync is still starting; try again in a moment".to_owned()
             }
         };
@@ -209,11 +208,11 @@ impl SyncService {
     fn round_state(&self, app: &AppHandle, syncing: Option<ModuleKind>) {
         let state = match syncing {
             Some(m) => SyncState::Syncing { module: m.into() },
-            None => SyncState::Idle,
+            None => idle(app),
         };
         // A worker that was stopped meanwhile keeps its new state.
         let current = self.state();
-        if matches!(current, SyncState::Idle | SyncState::Syncing { .. }) {
+        if matches!(current, SyncState::Idle { .. } | SyncState::Syncing { .. }) {
             self.set_state(app, state);
         }
     }
@@ -223,6 +222,14 @@ impl Running {
     async fn stop(self) {
         self.worker.shutdown().await;
         let _ = self.forward.await;
+    }
+}
+
+/// Waiting for the next scheduled round.
+fn idle(app: &AppHandle) -> SyncState {
+    let minutes = crate::settings::interval(app).as_secs().div_ceil(60);
+    SyncState::Idle {
+        every_minutes: u32::try_from(minutes).unwrap_or(u32::MAX),
     }
 }
 

@@ -30,7 +30,7 @@ impl TrayStatus {
             SyncState::NeedsSignIn { .. } | SyncState::Failed { .. } => TrayStatus::NeedsAttention,
             _ if module_needs_attention => TrayStatus::NeedsAttention,
             SyncState::Syncing { .. } => TrayStatus::Syncing,
-            SyncState::Idle => TrayStatus::UpToDate,
+            SyncState::Idle { .. } => TrayStatus::UpToDate,
             SyncState::Paused => TrayStatus::Paused,
             SyncState::Starting | SyncState::NotConnected => TrayStatus::NotSyncing,
         }
@@ -189,7 +189,7 @@ mod tests {
     #[test]
     fn attention_wins_over_idle_and_syncing() {
         assert_eq!(
-            TrayStatus::of(&SyncState::Idle, false),
+            TrayStatus::of(&SyncState::Idle { every_minutes: 2 }, false),
             TrayStatus::UpToDate
         );
         assert_eq!(
@@ -202,7 +202,7 @@ mod tests {
             TrayStatus::Syncing
         );
         assert_eq!(
-            TrayStatus::of(&SyncState::Idle, true),
+            TrayStatus::of(&SyncState::Idle { every_minutes: 2 }, true),
             TrayStatus::NeedsAttention
         );
         assert_eq!(

@@ -872,9 +872,9 @@ export type SyncState =
  */
 { kind: "starting" } | 
 /**
- * Running on schedule, waiting for the next round.
+ * Running on schedule, waiting for the next round (every `every_minutes`).
  */
-{ kind: "idle" } | 
+{ kind: "idle"; every_minutes: number } | 
 /**
  * A round of `module` is running.
  */

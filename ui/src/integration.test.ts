@@ -179,14 +179,14 @@ describe("mountIntegration", () => {
 
   it("lists the three modules in order and what the sync is doing", async () => {
     const backend = new Fake();
-    backend.state = { kind: "idle" };
+    backend.state = { kind: "idle", every_minutes: 2 };
     await mountIntegration(root, backend, t);
     expect([...root.querySelectorAll(".module")].map((n) => n.id)).toEqual([
       "module-events",
       "module-contacts",
       "module-tasks",
     ]);
-    expect(root.querySelector("#sync-state")?.textContent).toBe("Up to date. Syncs every 2 minutes.");
+    expect(root.querySelector("#sync-state")?.textContent).toBe("Up to date. Syncs every 2 min.");
     backend.emit({ kind: "state", state: { kind: "needs_sign_in", service: "zoho" } });
     expect(root.querySelector("#sync-state")?.getAttribute("data-state")).toBe("needs_sign_in");
   });
@@ -338,7 +338,7 @@ describe("mountIntegration", () => {
   it("offers Reconnect on the account whose saved sign-in stopped working", async () => {
     const backend = new Fake();
     backend.accountsState = { zoho, microsoft, signing_in: [] };
-    backend.state = { kind: "idle" };
+    backend.state = { kind: "idle", every_minutes: 2 };
     await mountIntegration(root, backend, t);
     expect(root.querySelector("#reconnect-microsoft")).toBeNull();
     backend.emit({ kind: "state", state: { kind: "needs_sign_in", service: "microsoft" } });
@@ -350,7 +350,7 @@ describe("mountIntegration", () => {
     click("reconnect-microsoft");
     await settle();
     expect(backend.calls).toEqual(["connect microsoft"]);
-    backend.emit({ kind: "state", state: { kind: "idle" } });
+    backend.emit({ kind: "state", state: { kind: "idle", every_minutes: 2 } });
     expect(root.querySelector("#reconnect-microsoft")).toBeNull();
     expect(root.querySelector("#account-status-microsoft")?.textContent).toBe("Connected");
   });

@@ -123,7 +123,7 @@ export function syncStateText(state: SyncState, t: Translate): string {
     case "starting":
       return t("stateStarting");
     case "idle":
-      return t("stateIdle");
+      return t("stateIdle", { n: String(state.every_minutes) });
     case "syncing":
       return t("stateSyncing", { module: t(MODULE_NAME[state.module]) });
     case "paused":

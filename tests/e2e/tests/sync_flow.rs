@@ -21,6 +21,7 @@ const SYNC_WAIT: Duration = Duration::from_secs(60);
 /// What the test reads in each language.
 struct Words {
     active: &'static str,
+    idle: &'static str,
     /// After a count: "12 synced", "12 件同期済み".
     synced: &'static str,
     /// A count of contacts: "12 contacts", "12 件の連絡先".
@@ -33,6 +34,7 @@ struct Words {
 
 const EN: Words = Words {
     active: "Active",
+    idle: "Up to date. Syncs every 2 min.",
     synced: " synced",
     contacts: |n| format!("{n} contacts"),
     inactive: "Inactive",
@@ -43,6 +45,7 @@ const EN: Words = Words {
 
 const JA: Words = Words {
     active: "有効",
+    idle: "最新の状態です。2 分ごとに同期します。",
     synced: " 件同期済み",
     contacts: |n| format!("{n} 件の連絡先"),
     inactive: "無効",
@@ -51,14 +54,25 @@ const JA: Words = Words {
     reason_contains: "が削除されたため",
 };
 
+/// Clicks `css`. A card is re-rendered when a round ends, which can replace the element
+/// between finding and clicking it: then it is found again.
 async fn click(b: &Browser, css: &str) {
-    let e = b
-        .wait_for(css, WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    b.click(&e)
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    let mut tries = 0;
+    loop {
+        let e = b
+            .wait_for(css, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match b.click(&e).await {
+            Ok(()) => return,
+            Err(e) if tries < 5 => {
+                tries += 1;
+                eprintln!("click {css} again: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("click {css}: {e}"),
+        }
+    }
 }
 
 async fn text_of(b: &Browser, css: &str) -> String {
@@ -309,6 +323,11 @@ async fn sync_flow(test: &'static str, japanese: bool) {
             b.wait_for("#sync-state[data-state='idle']", SYNC_WAIT)
                 .await
                 .expect("the worker runs with the saved sign-ins");
+            assert_eq!(
+                text_of(&b, "#sync-state").await,
+                w.idle,
+                "the default interval"
+            );
             screenshot(&b, test, "02-connected").await;
 
             let badge = b.wait_for("#sandbox-badge", WAIT).await.unwrap();
@@ -432,13 +451,12 @@ async fn sync_flow(test: &'static str, japanese: bool) {
 
             // The delete checkbox: off by default; on, a delete in Microsoft 365 deletes the
             // CRM record.
-            let boxed = b.wait_for("#delete-contacts", WAIT).await.unwrap();
-            assert_eq!(
-                b.attribute(&boxed, "checked").await.unwrap(),
-                None,
+            b.wait_for("#delete-contacts", WAIT).await.unwrap();
+            assert!(
+                b.find("#delete-contacts:checked").await.unwrap().is_none(),
                 "off by default"
             );
-            b.click(&boxed).await.unwrap();
+            click(&b, "#delete-contacts").await;
             b.wait_for("#delete-contacts:checked", WAIT)
                 .await
                 .expect("the checkbox stays on after saving");
