@@ -1,23 +1,25 @@
 //! Microsoft Graph contacts as the engine's Graph side: the "Zoho CRM Contacts" folder.
 
-use chrono::{DateTime, Utc};
 use crmsync_core::contact::{ContactRecord, ValidatedMapping};
 use crmsync_core::planner::{Observation, Observed};
 use crmsync_engine::{Changes, ContainerPort, PortError, RecordPort, Written};
-use crmsync_graph::{DeltaItem, GraphClient, GraphError};
+use crmsync_graph::GraphClient;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::runtime::Handle;
 
 use crate::error::graph_error;
+use crate::graph_common::{delta_feed, enc, etag, text, time, GraphSide};
 
 /// The display name of the contact folder the module owns.
 pub const CONTACT_FOLDER_NAME: &str = "Zoho CRM Contacts";
 
+/// The property that versions a contact.
+const VERSION: &str = "changeKey";
+
 /// The Graph side of the Contacts module.
 pub struct GraphContacts {
-    client: GraphClient,
-    rt: Handle,
+    side: GraphSide,
     mapping: ValidatedMapping,
     folder: Option<String>,
     failures: Vec<(String, String)>,
@@ -25,25 +27,12 @@ pub struct GraphContacts {
     pub(crate) mapping_source: crate::modules::MappingSource,
 }
 
-fn enc(s: &str) -> String {
-    // Graph ids are URL-safe base64 with '-', '_' and '='; escape what a path cannot carry.
-    s.replace('%', "%25")
-        .replace('/', "%2F")
-        .replace('?', "%3F")
-        .replace('#', "%23")
-}
-
-fn text<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
-    v.get(k).and_then(Value::as_str)
-}
-
 impl GraphContacts {
     /// `rt` runs the client's futures (the port calls block on it).
     #[must_use]
     pub fn new(client: GraphClient, rt: Handle, mapping: ValidatedMapping) -> Self {
         Self {
-            client,
-            rt,
+            side: GraphSide { client, rt },
             mapping,
             folder: None,
             failures: Vec::new(),
@@ -82,34 +71,14 @@ impl GraphContacts {
         self.folder.as_deref().ok_or(PortError::ContainerGone)
     }
 
-    fn call(
-        &self,
-        method: Method,
-        rest: &str,
-        body: Option<Value>,
-        if_match: Option<&str>,
-    ) -> Result<Value, GraphError> {
-        self.rt
-            .block_on(self.client.mailbox_json(method, rest, body, if_match))
-    }
-
     fn observe(&mut self, v: &Value) -> Option<Observed<ContactRecord>> {
         let id = text(v, "id")?.to_string();
         match self.mapping.graph_to_canonical(v) {
             Ok(p) => Some(Observed {
-                version: text(v, "changeKey").unwrap_or_default().to_string(),
-                modified: text(v, "lastModifiedDateTime")
-                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                    .map_or(DateTime::<Utc>::UNIX_EPOCH, |d| d.with_timezone(&Utc)),
+                version: text(v, VERSION).unwrap_or_default().to_string(),
+                modified: time(v, "lastModifiedDateTime"),
                 record: p.record,
-                stamp: v
-                    .get("singleValueExtendedProperties")
-                    .and_then(|p| serde_json::from_value(p.clone()).ok())
-                    .and_then(
-                        |p: Vec<crmsync_graph::models::SingleValueExtendedProperty>| {
-                            self.client.stamp_of(Some(&p))
-                        },
-                    ),
+                stamp: self.side.extended_stamp(v),
                 exclusion: None,
                 id,
             }),
@@ -120,73 +89,41 @@ impl GraphContacts {
         }
     }
 
-    fn written(v: &Value) -> Result<Written, PortError> {
-        Ok(Written {
-            id: text(v, "id")
-                .ok_or_else(|| PortError::Unavailable("Graph answered without an id".into()))?
-                .to_string(),
-            version: text(v, "changeKey").unwrap_or_default().to_string(),
-            modified: text(v, "lastModifiedDateTime")
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map_or(DateTime::<Utc>::UNIX_EPOCH, |d| d.with_timezone(&Utc)),
-        })
-    }
-
     fn get_raw(&self, id: &str) -> Result<Option<Value>, PortError> {
         let rest = format!(
             "/contacts/{}?$expand={}",
             enc(id),
-            self.client.stamp_expand()
+            self.side.client.stamp_expand()
         );
-        match self.call(Method::GET, &rest, None, None) {
-            Ok(v) => {
-                // An item moved out of the folder is no longer part of the synced set.
-                let folder = self.folder_id()?;
-                if text(&v, "parentFolderId").is_some_and(|p| p != folder) {
-                    return Ok(None);
-                }
-                Ok(Some(v))
-            }
-            Err(GraphError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(graph_error(&e, false)),
+        let Some(v) = self.side.get_opt(&rest)? else {
+            return Ok(None);
+        };
+        // An item moved out of the folder is no longer part of the synced set.
+        let folder = self.folder_id()?;
+        if text(&v, "parentFolderId").is_some_and(|p| p != folder) {
+            return Ok(None);
         }
+        Ok(Some(v))
     }
 
     fn find_raw_by_stamp(&self, crm_id: &str) -> Result<Option<Value>, PortError> {
-        let rest = format!(
-            "/contactFolders/{}/contacts?{}",
-            enc(self.folder_id()?),
-            self.client.stamp_filter(crm_id)
-        );
-        self.rt
-            .block_on(self.client.mailbox_list_json(&rest))
-            .map(|v| v.into_iter().next())
-            .map_err(|e| graph_error(&e, false))
+        let collection = format!("/contactFolders/{}/contacts", enc(self.folder_id()?));
+        self.side.find_by_stamp_filter(&collection, crm_id)
     }
-}
-
-fn etag(version: &str) -> String {
-    format!("W/\"{version}\"")
 }
 
 impl RecordPort<ContactRecord> for GraphContacts {
     fn list_all(&mut self) -> Result<Changes<ContactRecord>, PortError> {
         let folder = self.folder_id()?.to_string();
         // The delta position first: anything that changes during the listing comes again.
-        let delta_url = self.client.contacts_delta_url(Some(&folder));
-        let round = self
-            .rt
-            .block_on(self.client.delta_round::<Value>(&delta_url))
-            .map_err(|e| graph_error(&e, false))?;
+        let delta_url = self.side.client.contacts_delta_url(Some(&folder));
+        let round = self.side.delta(&delta_url)?;
         let rest = format!(
             "/contactFolders/{}/contacts?$top=100&$expand={}",
             enc(&folder),
-            self.client.stamp_expand()
+            self.side.client.stamp_expand()
         );
-        let items = self
-            .rt
-            .block_on(self.client.mailbox_list_json(&rest))
-            .map_err(|e| graph_error(&e, false))?;
+        let items = self.side.list(&rest)?;
         let observations = items
             .iter()
             .filter_map(|v| self.observe(v))
@@ -199,25 +136,8 @@ impl RecordPort<ContactRecord> for GraphContacts {
     }
 
     fn changes_since(&mut self, cursor: &str) -> Result<Changes<ContactRecord>, PortError> {
-        let round = self
-            .rt
-            .block_on(self.client.delta_round::<Value>(cursor))
-            .map_err(|e| graph_error(&e, false))?;
-        let mut observations = Vec::new();
-        for item in round.items {
-            match item {
-                DeltaItem::Changed(v) => {
-                    if let Some(o) = self.observe(&v) {
-                        observations.push(Observation::Present(o));
-                    }
-                }
-                DeltaItem::Removed { id, .. } => observations.push(Observation::Deleted { id }),
-            }
-        }
-        Ok(Changes {
-            observations,
-            cursor: round.delta_link,
-        })
+        let round = self.side.delta(cursor)?;
+        Ok(delta_feed(round, |v| self.observe(v)))
     }
 
     fn get(&mut self, id: &str) -> Result<Option<Observed<ContactRecord>>, PortError> {
@@ -243,26 +163,13 @@ impl RecordPort<ContactRecord> for GraphContacts {
         if let Some(crm_id) = stamp {
             body.insert(
                 "singleValueExtendedProperties".into(),
-                serde_json::to_value(self.client.stamp(crm_id))
-                    .map_err(|e| PortError::Rejected(e.to_string()))?,
+                self.side.stamp_property(crm_id)?,
             );
         }
         let rest = format!("/contactFolders/{}/contacts", enc(&folder));
-        match self.call(Method::POST, &rest, Some(Value::Object(body)), None) {
-            Ok(v) => Self::written(&v),
-            Err(e) => {
-                let pe = graph_error(&e, true);
-                if pe == PortError::Timeout {
-                    // The answer was lost: the stamp tells whether the create landed.
-                    if let Some(crm_id) = stamp {
-                        if let Some(v) = self.find_raw_by_stamp(crm_id)? {
-                            return Self::written(&v);
-                        }
-                    }
-                }
-                Err(pe)
-            }
-        }
+        self.side.create(&rest, body, stamp, VERSION, |crm_id| {
+            self.find_raw_by_stamp(crm_id)
+        })
     }
 
     fn update(
@@ -273,7 +180,7 @@ impl RecordPort<ContactRecord> for GraphContacts {
     ) -> Result<Written, PortError> {
         let current = self.get_raw(id)?.ok_or(PortError::NotFound)?;
         if let Some(v) = expected_version {
-            if text(&current, "changeKey") != Some(v) {
+            if text(&current, VERSION) != Some(v) {
                 return Err(PortError::PreconditionFailed);
             }
         }
@@ -282,36 +189,24 @@ impl RecordPort<ContactRecord> for GraphContacts {
             .canonical_to_graph(record, Some(&current))
             .map_err(|e| PortError::Rejected(e.to_string()))?;
         let tag = expected_version.map(etag);
-        let v = self
-            .call(
-                Method::PATCH,
-                &format!("/contacts/{}", enc(id)),
-                Some(Value::Object(patch)),
-                tag.as_deref(),
-            )
-            .map_err(|e| graph_error(&e, true))?;
-        Self::written(&v)
+        self.side.patch(
+            &format!("/contacts/{}", enc(id)),
+            patch,
+            tag.as_deref(),
+            VERSION,
+        )
     }
 
     fn delete(&mut self, id: &str, expected_version: Option<&str>) -> Result<(), PortError> {
         let tag = expected_version.map(etag);
-        self.call(
-            Method::DELETE,
-            &format!("/contacts/{}", enc(id)),
-            None,
-            tag.as_deref(),
-        )
-        .map(|_| ())
-        .map_err(|e| graph_error(&e, true))
+        self.side
+            .delete(&format!("/contacts/{}", enc(id)), tag.as_deref())
     }
 }
 
 impl ContainerPort for GraphContacts {
     fn find_container(&mut self) -> Result<Option<String>, PortError> {
-        let folders = self
-            .rt
-            .block_on(self.client.mailbox_list_json("/contactFolders"))
-            .map_err(|e| graph_error(&e, false))?;
+        let folders = self.side.list("/contactFolders")?;
         Ok(folders
             .iter()
             .find(|f| text(f, "displayName") == Some(CONTACT_FOLDER_NAME))
@@ -321,6 +216,7 @@ impl ContainerPort for GraphContacts {
 
     fn create_container(&mut self) -> Result<String, PortError> {
         let v = self
+            .side
             .call(
                 Method::POST,
                 "/contactFolders",
@@ -334,27 +230,12 @@ impl ContainerPort for GraphContacts {
     }
 
     fn container_exists(&mut self, id: &str) -> Result<bool, PortError> {
-        match self.call(
-            Method::GET,
-            &format!("/contactFolders/{}", enc(id)),
-            None,
-            None,
-        ) {
-            Ok(_) => Ok(true),
-            Err(GraphError::NotFound { .. }) => Ok(false),
-            Err(e) => Err(graph_error(&e, false)),
-        }
+        self.side.exists(&format!("/contactFolders/{}", enc(id)))
     }
 
     fn delete_container(&mut self, id: &str) -> Result<(), PortError> {
-        self.call(
-            Method::DELETE,
-            &format!("/contactFolders/{}", enc(id)),
-            None,
-            None,
-        )
-        .map(|_| ())
-        .map_err(|e| graph_error(&e, true))
+        self.side
+            .delete(&format!("/contactFolders/{}", enc(id)), None)
     }
 
     fn select_container(&mut self, id: &str) {

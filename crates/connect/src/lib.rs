@@ -18,6 +18,7 @@
 
 mod error;
 pub mod events;
+mod graph_common;
 mod graph_port;
 pub mod modules;
 pub mod tasks;

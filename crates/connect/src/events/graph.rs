@@ -1,17 +1,17 @@
 //! Microsoft Graph events as the engine's Graph side: the dedicated "Zoho CRM" calendar.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use crmsync_core::event::{graph_series_kind, graph_to_canonical, EventRecord};
 use crmsync_core::planner::{Observation, Observed};
 use crmsync_core::CanonicalRecord;
 use crmsync_engine::{Changes, ContainerPort, PortError, RecordPort, Written};
-use crmsync_graph::models::SingleValueExtendedProperty;
 use crmsync_graph::{DeltaItem, GraphClient, GraphError};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::runtime::Handle;
 
 use crate::error::graph_error;
+use crate::graph_common::{enc, etag, extended_properties, text, time, written, GraphSide};
 
 /// The display name of the calendar the module owns.
 pub const EVENTS_CALENDAR_NAME: &str = "Zoho CRM";
@@ -36,8 +36,7 @@ const TX_PREFIX: &str = "crmsync:";
 
 /// The Graph side of the Events module.
 pub struct GraphEvents {
-    client: GraphClient,
-    rt: Handle,
+    side: GraphSide,
     calendar: Option<String>,
     all_day_zone: String,
     /// Events read but not synced (series, unreadable data), until read again fine or
@@ -45,27 +44,8 @@ pub struct GraphEvents {
     unsynced: std::collections::BTreeMap<String, String>,
 }
 
-fn enc(s: &str) -> String {
-    // Graph ids are URL-safe base64 with '-', '_' and '='; escape what a path cannot carry.
-    s.replace('%', "%25")
-        .replace('/', "%2F")
-        .replace('?', "%3F")
-        .replace('#', "%23")
-}
-
-fn text<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
-    v.get(k).and_then(Value::as_str)
-}
-
-fn etag(version: &str) -> String {
-    format!("W/\"{version}\"")
-}
-
-fn time(v: &Value, k: &str) -> DateTime<Utc> {
-    text(v, k)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map_or(DateTime::<Utc>::UNIX_EPOCH, |d| d.with_timezone(&Utc))
-}
+/// The property that versions an event.
+const VERSION: &str = "changeKey";
 
 /// The CRM id carried by a `transactionId` this adapter wrote.
 fn stamp_from_transaction(tx: &str) -> Option<&str> {
@@ -92,8 +72,7 @@ impl GraphEvents {
     #[must_use]
     pub fn new(client: GraphClient, rt: Handle, all_day_zone: impl Into<String>) -> Self {
         Self {
-            client,
-            rt,
+            side: GraphSide { client, rt },
             calendar: None,
             all_day_zone: all_day_zone.into(),
             unsynced: std::collections::BTreeMap::new(),
@@ -124,17 +103,6 @@ impl GraphEvents {
         self.calendar.as_deref().ok_or(PortError::ContainerGone)
     }
 
-    fn call(
-        &self,
-        method: Method,
-        rest: &str,
-        body: Option<Value>,
-        if_match: Option<&str>,
-    ) -> Result<Value, GraphError> {
-        self.rt
-            .block_on(self.client.mailbox_json(method, rest, body, if_match))
-    }
-
     fn event_path(&self, id: &str) -> Result<String, PortError> {
         Ok(format!(
             "/calendars/{}/events/{}",
@@ -152,23 +120,18 @@ impl GraphEvents {
                 return Some(id.to_owned());
             }
         }
-        let props = |v: &Value| {
-            v.get("singleValueExtendedProperties").and_then(|p| {
-                serde_json::from_value::<Vec<SingleValueExtendedProperty>>(p.clone()).ok()
-            })
-        };
-        if let Some(p) = props(v) {
-            return self.client.stamp_of(Some(&p));
+        if let Some(p) = extended_properties(v) {
+            return self.side.client.stamp_of(Some(&p));
         }
         if text(v, "transactionId").is_some_and(|t| !t.is_empty()) {
             let id = text(v, "id")?;
             let rest = format!(
                 "{}?$expand={}",
                 self.event_path(id).ok()?,
-                self.client.stamp_expand()
+                self.side.client.stamp_expand()
             );
-            let full = self.call(Method::GET, &rest, None, None).ok()?;
-            return props(&full).and_then(|p| self.client.stamp_of(Some(&p)));
+            let full = self.side.call(Method::GET, &rest, None, None).ok()?;
+            return self.side.extended_stamp(&full);
         }
         None
     }
@@ -188,7 +151,7 @@ impl GraphEvents {
             Ok(record) => {
                 self.unsynced.remove(&id);
                 Some(Observed {
-                    version: text(v, "changeKey").unwrap_or_default().to_string(),
+                    version: text(v, VERSION).unwrap_or_default().to_string(),
                     modified: time(v, "lastModifiedDateTime"),
                     stamp: self.stamp_of(v),
                     record,
@@ -203,34 +166,13 @@ impl GraphEvents {
         }
     }
 
-    fn written(v: &Value) -> Result<Written, PortError> {
-        Ok(Written {
-            id: text(v, "id")
-                .ok_or_else(|| PortError::Unavailable("Graph answered without an id".into()))?
-                .to_string(),
-            version: text(v, "changeKey").unwrap_or_default().to_string(),
-            modified: time(v, "lastModifiedDateTime"),
-        })
-    }
-
     fn get_raw(&self, id: &str) -> Result<Option<Value>, PortError> {
-        match self.call(Method::GET, &self.event_path(id)?, None, None) {
-            Ok(v) => Ok(Some(v)),
-            Err(GraphError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(graph_error(&e, false)),
-        }
+        self.side.get_opt(&self.event_path(id)?)
     }
 
     fn find_raw_by_stamp(&self, crm_id: &str) -> Result<Option<Value>, PortError> {
-        let rest = format!(
-            "/calendars/{}/events?{}",
-            enc(self.calendar_id()?),
-            self.client.stamp_filter(crm_id)
-        );
-        self.rt
-            .block_on(self.client.mailbox_list_json(&rest))
-            .map(|v| v.into_iter().next())
-            .map_err(|e| graph_error(&e, false))
+        let collection = format!("/calendars/{}/events", enc(self.calendar_id()?));
+        self.side.find_by_stamp_filter(&collection, crm_id)
     }
 
     fn body(
@@ -241,12 +183,6 @@ impl GraphEvents {
         crmsync_core::event::canonical_to_graph(record, &self.all_day_zone, updating)
             .map_err(|e| PortError::Rejected(e.to_string()))
     }
-
-    fn delta(&self, link: &str) -> Result<crmsync_graph::DeltaRound<Value>, PortError> {
-        self.rt
-            .block_on(self.client.delta_round::<Value>(link))
-            .map_err(|e| graph_error(&e, false))
-    }
 }
 
 impl RecordPort<EventRecord> for GraphEvents {
@@ -255,12 +191,12 @@ impl RecordPort<EventRecord> for GraphEvents {
     fn list_all(&mut self) -> Result<Changes<EventRecord>, PortError> {
         let calendar = self.calendar_id()?.to_string();
         let now = Utc::now();
-        let url = self.client.events_delta_url(
+        let url = self.side.client.events_delta_url(
             Some(&calendar),
             now - Duration::days(WINDOW_DAYS_BACK),
             now + Duration::days(WINDOW_DAYS_AHEAD),
         );
-        let round = self.delta(&url)?;
+        let round = self.side.delta(&url)?;
         self.unsynced.clear();
         let mut observations = Vec::new();
         for item in round.items {
@@ -280,7 +216,7 @@ impl RecordPort<EventRecord> for GraphEvents {
     /// of the window, so each one is confirmed by id: gone (404) is a delete, still there is an
     /// update like any other (never a delete nobody made).
     fn changes_since(&mut self, cursor: &str) -> Result<Changes<EventRecord>, PortError> {
-        let round = self.delta(cursor)?;
+        let round = self.side.delta(cursor)?;
         let mut observations = Vec::new();
         for item in round.items {
             match item {
@@ -332,8 +268,7 @@ impl RecordPort<EventRecord> for GraphEvents {
         if let Some(crm_id) = stamp {
             body.insert(
                 "singleValueExtendedProperties".into(),
-                serde_json::to_value(self.client.stamp(crm_id))
-                    .map_err(|e| PortError::Rejected(e.to_string()))?,
+                self.side.stamp_property(crm_id)?,
             );
             body.insert(
                 "transactionId".into(),
@@ -341,20 +276,9 @@ impl RecordPort<EventRecord> for GraphEvents {
             );
         }
         let rest = format!("/calendars/{}/events", enc(&calendar));
-        match self.call(Method::POST, &rest, Some(Value::Object(body)), None) {
-            Ok(v) => Self::written(&v),
-            Err(e) => {
-                let pe = graph_error(&e, true);
-                if pe == PortError::Timeout {
-                    if let Some(crm_id) = stamp {
-                        if let Some(v) = self.find_raw_by_stamp(crm_id)? {
-                            return Self::written(&v);
-                        }
-                    }
-                }
-                Err(pe)
-            }
-        }
+        self.side.create(&rest, body, stamp, VERSION, |crm_id| {
+            self.find_raw_by_stamp(crm_id)
+        })
     }
 
     /// PATCHes only the properties whose canonical value changed (so a title change leaves an
@@ -368,7 +292,7 @@ impl RecordPort<EventRecord> for GraphEvents {
     ) -> Result<Written, PortError> {
         let current = self.get_raw(id)?.ok_or(PortError::NotFound)?;
         if let Some(v) = expected_version {
-            if text(&current, "changeKey") != Some(v) {
+            if text(&current, VERSION) != Some(v) {
                 return Err(PortError::PreconditionFailed);
             }
         }
@@ -392,25 +316,16 @@ impl RecordPort<EventRecord> for GraphEvents {
             }
         }
         if patch.is_empty() {
-            return Self::written(&current);
+            return written(&current, VERSION);
         }
         let tag = expected_version.map(etag);
-        let v = self
-            .call(
-                Method::PATCH,
-                &self.event_path(id)?,
-                Some(Value::Object(patch)),
-                tag.as_deref(),
-            )
-            .map_err(|e| graph_error(&e, true))?;
-        Self::written(&v)
+        self.side
+            .patch(&self.event_path(id)?, patch, tag.as_deref(), VERSION)
     }
 
     fn delete(&mut self, id: &str, expected_version: Option<&str>) -> Result<(), PortError> {
         let tag = expected_version.map(etag);
-        self.call(Method::DELETE, &self.event_path(id)?, None, tag.as_deref())
-            .map(|_| ())
-            .map_err(|e| graph_error(&e, true))
+        self.side.delete(&self.event_path(id)?, tag.as_deref())
     }
 }
 
@@ -418,32 +333,20 @@ impl ContainerPort for GraphEvents {
     /// The calendar stamped [`CALENDAR_STAMP`] (calendars accept single-value extended
     /// properties), whatever its name now.
     fn find_container(&mut self) -> Result<Option<String>, PortError> {
-        let rest = format!("/calendars?$expand={}", self.client.stamp_expand());
-        let calendars = self
-            .rt
-            .block_on(self.client.mailbox_list_json(&rest))
-            .map_err(|e| graph_error(&e, false))?;
+        let rest = format!("/calendars?$expand={}", self.side.client.stamp_expand());
+        let calendars = self.side.list(&rest)?;
         Ok(calendars
             .iter()
-            .find(|c| {
-                c.get("singleValueExtendedProperties")
-                    .and_then(|p| {
-                        serde_json::from_value::<Vec<SingleValueExtendedProperty>>(p.clone()).ok()
-                    })
-                    .and_then(|p| self.client.stamp_of(Some(&p)))
-                    .as_deref()
-                    == Some(CALENDAR_STAMP)
-            })
+            .find(|c| self.side.extended_stamp(c).as_deref() == Some(CALENDAR_STAMP))
             .and_then(|c| text(c, "id"))
             .map(str::to_string))
     }
 
     fn create_container(&mut self) -> Result<String, PortError> {
-        let stamp = serde_json::to_value(self.client.stamp(CALENDAR_STAMP))
-            .map_err(|e| PortError::Rejected(e.to_string()))?;
+        let stamp = self.side.stamp_property(CALENDAR_STAMP)?;
         let mut last = PortError::Unavailable("no calendar name left to try".into());
         for name in [EVENTS_CALENDAR_NAME, EVENTS_CALENDAR_FALLBACK_NAME] {
-            match self.call(
+            match self.side.call(
                 Method::POST,
                 "/calendars",
                 Some(json!({"name": name, "singleValueExtendedProperties": stamp})),
@@ -471,22 +374,11 @@ impl ContainerPort for GraphEvents {
     }
 
     fn container_exists(&mut self, id: &str) -> Result<bool, PortError> {
-        match self.call(Method::GET, &format!("/calendars/{}", enc(id)), None, None) {
-            Ok(_) => Ok(true),
-            Err(GraphError::NotFound { .. }) => Ok(false),
-            Err(e) => Err(graph_error(&e, false)),
-        }
+        self.side.exists(&format!("/calendars/{}", enc(id)))
     }
 
     fn delete_container(&mut self, id: &str) -> Result<(), PortError> {
-        self.call(
-            Method::DELETE,
-            &format!("/calendars/{}", enc(id)),
-            None,
-            None,
-        )
-        .map(|_| ())
-        .map_err(|e| graph_error(&e, true))
+        self.side.delete(&format!("/calendars/{}", enc(id)), None)
     }
 
     fn select_container(&mut self, id: &str) {

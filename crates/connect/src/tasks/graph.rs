@@ -9,17 +9,17 @@
 //!   `externalId` = the CRM id), written inline on create (graph-api.md §3).
 //! * The version is the task's `@odata.etag`, sent back as `If-Match` on writes.
 
-use chrono::{DateTime, Utc};
 use crmsync_core::planner::{Observation, Observed};
 use crmsync_core::task::{TaskMapping, TaskRecord};
 use crmsync_core::CanonicalRecord;
 use crmsync_engine::{Changes, ContainerPort, PortError, RecordPort, Written};
-use crmsync_graph::{DeltaItem, GraphClient, GraphError};
+use crmsync_graph::GraphClient;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::runtime::Handle;
 
 use crate::error::graph_error;
+use crate::graph_common::{delta_feed, enc, text, time, written, GraphSide};
 
 /// The display name of the To Do list the module owns.
 pub const TASK_LIST_NAME: &str = "Zoho CRM Tasks";
@@ -30,23 +30,14 @@ pub const LINK_APPLICATION: &str = "Zoho CRM";
 
 /// The Graph side of the Tasks module.
 pub struct GraphTasks {
-    client: GraphClient,
-    rt: Handle,
+    side: GraphSide,
     mapping: TaskMapping,
     list: Option<String>,
     failures: Vec<(String, String)>,
 }
 
-fn enc(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('/', "%2F")
-        .replace('?', "%3F")
-        .replace('#', "%23")
-}
-
-fn text<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
-    v.get(k).and_then(Value::as_str)
-}
+/// The property that versions a task (sent back as is in `If-Match`).
+const VERSION: &str = "@odata.etag";
 
 /// The CRM id a task carries in its linked resources (read with `$expand=linkedResources`).
 #[must_use]
@@ -60,19 +51,12 @@ pub fn task_stamp(task: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-fn modified(v: &Value) -> DateTime<Utc> {
-    text(v, "lastModifiedDateTime")
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map_or(DateTime::<Utc>::UNIX_EPOCH, |d| d.with_timezone(&Utc))
-}
-
 impl GraphTasks {
     /// `rt` runs the client's futures (the port calls block on it).
     #[must_use]
     pub fn new(client: GraphClient, rt: Handle, mapping: TaskMapping) -> Self {
         Self {
-            client,
-            rt,
+            side: GraphSide { client, rt },
             mapping,
             list: None,
             failures: Vec::new(),
@@ -104,23 +88,12 @@ impl GraphTasks {
         Ok(format!("/todo/lists/{}/tasks", enc(self.list_id()?)))
     }
 
-    fn call(
-        &self,
-        method: Method,
-        rest: &str,
-        body: Option<Value>,
-        if_match: Option<&str>,
-    ) -> Result<Value, GraphError> {
-        self.rt
-            .block_on(self.client.mailbox_json(method, rest, body, if_match))
-    }
-
     fn observe(&mut self, v: &Value) -> Option<Observed<TaskRecord>> {
         let id = text(v, "id")?.to_string();
         match self.mapping.graph_to_canonical(v) {
             Ok(record) => Some(Observed {
-                version: text(v, "@odata.etag").unwrap_or_default().to_string(),
-                modified: modified(v),
+                version: text(v, VERSION).unwrap_or_default().to_string(),
+                modified: time(v, "lastModifiedDateTime"),
                 record,
                 stamp: task_stamp(v),
                 exclusion: None,
@@ -133,30 +106,14 @@ impl GraphTasks {
         }
     }
 
-    fn written(v: &Value) -> Result<Written, PortError> {
-        Ok(Written {
-            id: text(v, "id")
-                .ok_or_else(|| PortError::Unavailable("Graph answered without an id".into()))?
-                .to_string(),
-            version: text(v, "@odata.etag").unwrap_or_default().to_string(),
-            modified: modified(v),
-        })
-    }
-
     fn get_raw(&self, id: &str) -> Result<Option<Value>, PortError> {
         let rest = format!("{}/{}?$expand=linkedResources", self.tasks_rest()?, enc(id));
-        match self.call(Method::GET, &rest, None, None) {
-            Ok(v) => Ok(Some(v)),
-            Err(GraphError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(graph_error(&e, false)),
-        }
+        self.side.get_opt(&rest)
     }
 
     fn list_raw(&self) -> Result<Vec<Value>, PortError> {
         let rest = format!("{}?$expand=linkedResources&$top=100", self.tasks_rest()?);
-        self.rt
-            .block_on(self.client.mailbox_list_json(&rest))
-            .map_err(|e| graph_error(&e, false))
+        self.side.list(&rest)
     }
 
     /// The task stamped with `crm_id`. To Do has no filter on linked resources: the list is
@@ -188,7 +145,7 @@ impl GraphTasks {
             "extensionName": TASK_LIST_EXTENSION,
             "module": "tasks",
         });
-        if let Err(e) = self.call(
+        if let Err(e) = self.side.call(
             Method::POST,
             &format!("/todo/lists/{}/extensions", enc(list_id)),
             Some(stamp),
@@ -204,10 +161,7 @@ impl GraphTasks {
             "/todo/lists/{}/tasks?$expand=linkedResources&$top=100",
             enc(list_id)
         );
-        let tasks = self
-            .rt
-            .block_on(self.client.mailbox_list_json(&rest))
-            .map_err(|e| graph_error(&e, false))?;
+        let tasks = self.side.list(&rest)?;
         Ok(tasks.iter().all(|t| task_stamp(t).is_some()))
     }
 
@@ -217,11 +171,7 @@ impl GraphTasks {
             enc(list_id),
             TASK_LIST_EXTENSION
         );
-        match self.call(Method::GET, &rest, None, None) {
-            Ok(_) => Ok(true),
-            Err(GraphError::NotFound { .. }) => Ok(false),
-            Err(e) => Err(graph_error(&e, false)),
-        }
+        self.side.exists(&rest)
     }
 }
 
@@ -229,11 +179,8 @@ impl RecordPort<TaskRecord> for GraphTasks {
     fn list_all(&mut self) -> Result<Changes<TaskRecord>, PortError> {
         let list = self.list_id()?.to_string();
         // The delta position first: anything that changes during the listing comes again.
-        let delta_url = self.client.tasks_delta_url(&list);
-        let round = self
-            .rt
-            .block_on(self.client.delta_round::<Value>(&delta_url))
-            .map_err(|e| graph_error(&e, false))?;
+        let delta_url = self.side.client.tasks_delta_url(&list);
+        let round = self.side.delta(&delta_url)?;
         let items = self.list_raw()?;
         let observations = items
             .iter()
@@ -247,25 +194,8 @@ impl RecordPort<TaskRecord> for GraphTasks {
     }
 
     fn changes_since(&mut self, cursor: &str) -> Result<Changes<TaskRecord>, PortError> {
-        let round = self
-            .rt
-            .block_on(self.client.delta_round::<Value>(cursor))
-            .map_err(|e| graph_error(&e, false))?;
-        let mut observations = Vec::new();
-        for item in round.items {
-            match item {
-                DeltaItem::Changed(v) => {
-                    if let Some(o) = self.observe(&v) {
-                        observations.push(Observation::Present(o));
-                    }
-                }
-                DeltaItem::Removed { id, .. } => observations.push(Observation::Deleted { id }),
-            }
-        }
-        Ok(Changes {
-            observations,
-            cursor: round.delta_link,
-        })
+        let round = self.side.delta(cursor)?;
+        Ok(delta_feed(round, |v| self.observe(v)))
     }
 
     fn get(&mut self, id: &str) -> Result<Option<Observed<TaskRecord>>, PortError> {
@@ -294,21 +224,9 @@ impl RecordPort<TaskRecord> for GraphTasks {
                 }]),
             );
         }
-        match self.call(Method::POST, &rest, Some(Value::Object(body)), None) {
-            Ok(v) => Self::written(&v),
-            Err(e) => {
-                let pe = graph_error(&e, true);
-                if pe == PortError::Timeout {
-                    // The answer was lost: the stamp tells whether the create landed.
-                    if let Some(crm_id) = stamp {
-                        if let Some(v) = self.find_raw_by_stamp(crm_id)? {
-                            return Self::written(&v);
-                        }
-                    }
-                }
-                Err(pe)
-            }
-        }
+        self.side.create(&rest, body, stamp, VERSION, |crm_id| {
+            self.find_raw_by_stamp(crm_id)
+        })
     }
 
     fn update(
@@ -319,7 +237,7 @@ impl RecordPort<TaskRecord> for GraphTasks {
     ) -> Result<Written, PortError> {
         let current = self.get_raw(id)?.ok_or(PortError::NotFound)?;
         if let Some(v) = expected_version {
-            if text(&current, "@odata.etag") != Some(v) {
+            if text(&current, VERSION) != Some(v) {
                 return Err(PortError::PreconditionFailed);
             }
         }
@@ -328,34 +246,22 @@ impl RecordPort<TaskRecord> for GraphTasks {
             .canonical_to_graph(record, Some(&current))
             .map_err(|e| PortError::Rejected(e.to_string()))?;
         if patch.is_empty() {
-            return Self::written(&current);
+            return written(&current, VERSION);
         }
+        // The version is the etag itself: `If-Match` carries it as read.
         let rest = format!("{}/{}", self.tasks_rest()?, enc(id));
-        let v = self
-            .call(
-                Method::PATCH,
-                &rest,
-                Some(Value::Object(patch)),
-                expected_version,
-            )
-            .map_err(|e| graph_error(&e, true))?;
-        Self::written(&v)
+        self.side.patch(&rest, patch, expected_version, VERSION)
     }
 
     fn delete(&mut self, id: &str, expected_version: Option<&str>) -> Result<(), PortError> {
         let rest = format!("{}/{}", self.tasks_rest()?, enc(id));
-        self.call(Method::DELETE, &rest, None, expected_version)
-            .map(|_| ())
-            .map_err(|e| graph_error(&e, true))
+        self.side.delete(&rest, expected_version)
     }
 }
 
 impl ContainerPort for GraphTasks {
     fn find_container(&mut self) -> Result<Option<String>, PortError> {
-        let lists = self
-            .rt
-            .block_on(self.client.mailbox_list_json("/todo/lists"))
-            .map_err(|e| graph_error(&e, false))?;
+        let lists = self.side.list("/todo/lists")?;
         let named: Vec<&str> = lists
             .iter()
             .filter(|l| text(l, "displayName") == Some(TASK_LIST_NAME))
@@ -381,6 +287,7 @@ impl ContainerPort for GraphTasks {
 
     fn create_container(&mut self) -> Result<String, PortError> {
         let v = self
+            .side
             .call(
                 Method::POST,
                 "/todo/lists",
@@ -396,22 +303,11 @@ impl ContainerPort for GraphTasks {
     }
 
     fn container_exists(&mut self, id: &str) -> Result<bool, PortError> {
-        match self.call(Method::GET, &format!("/todo/lists/{}", enc(id)), None, None) {
-            Ok(_) => Ok(true),
-            Err(GraphError::NotFound { .. }) => Ok(false),
-            Err(e) => Err(graph_error(&e, false)),
-        }
+        self.side.exists(&format!("/todo/lists/{}", enc(id)))
     }
 
     fn delete_container(&mut self, id: &str) -> Result<(), PortError> {
-        self.call(
-            Method::DELETE,
-            &format!("/todo/lists/{}", enc(id)),
-            None,
-            None,
-        )
-        .map(|_| ())
-        .map_err(|e| graph_error(&e, true))
+        self.side.delete(&format!("/todo/lists/{}", enc(id)), None)
     }
 
     fn select_container(&mut self, id: &str) {

@@ -1,0 +1,201 @@
+//! What the Microsoft sides of every module share (Contacts, Events, Tasks): blocking calls
+//! on the client, reads where 404 means "gone", delta paging and its plain feed, the CRM-id
+//! stamp read from an expanded extended property or looked up with the stamp filter, the
+//! create that checks the stamp after a lost answer, and `If-Match` tags.
+//!
+//! What differs per module stays in the module: the container, the paths, the projection, the
+//! version property (`changeKey` or `@odata.etag`) and the Events feed, which confirms each
+//! `@removed` entry by id.
+
+use chrono::{DateTime, Utc};
+use crmsync_core::planner::{Observation, Observed};
+use crmsync_engine::{Changes, PortError, Written};
+use crmsync_graph::models::SingleValueExtendedProperty;
+use crmsync_graph::{DeltaItem, DeltaRound, GraphClient, GraphError};
+use reqwest::Method;
+use serde_json::{Map, Value};
+use tokio::runtime::Handle;
+
+use crate::error::graph_error;
+
+/// A path segment: Graph ids are URL-safe base64 with '-', '_' and '='; escape what a path
+/// cannot carry.
+pub(crate) fn enc(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('/', "%2F")
+        .replace('?', "%3F")
+        .replace('#', "%23")
+}
+
+/// A text property.
+pub(crate) fn text<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
+    v.get(k).and_then(Value::as_str)
+}
+
+/// A date-time property (the epoch when missing or unreadable).
+pub(crate) fn time(v: &Value, k: &str) -> DateTime<Utc> {
+    text(v, k)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map_or(DateTime::<Utc>::UNIX_EPOCH, |d| d.with_timezone(&Utc))
+}
+
+/// The `If-Match` tag of a `changeKey` version.
+pub(crate) fn etag(version: &str) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// The expanded single-value extended properties of an item, if any.
+pub(crate) fn extended_properties(v: &Value) -> Option<Vec<SingleValueExtendedProperty>> {
+    v.get("singleValueExtendedProperties")
+        .and_then(|p| serde_json::from_value(p.clone()).ok())
+}
+
+/// What a write answers: the item's id, its version (`version_key`) and modification time.
+pub(crate) fn written(v: &Value, version_key: &str) -> Result<Written, PortError> {
+    Ok(Written {
+        id: text(v, "id")
+            .ok_or_else(|| PortError::Unavailable("Graph answered without an id".into()))?
+            .to_string(),
+        version: text(v, version_key).unwrap_or_default().to_string(),
+        modified: time(v, "lastModifiedDateTime"),
+    })
+}
+
+/// The Graph client and the runtime the blocking port calls run it on.
+pub(crate) struct GraphSide {
+    pub(crate) client: GraphClient,
+    pub(crate) rt: Handle,
+}
+
+impl GraphSide {
+    /// One mailbox request.
+    pub(crate) fn call(
+        &self,
+        method: Method,
+        rest: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> Result<Value, GraphError> {
+        self.rt
+            .block_on(self.client.mailbox_json(method, rest, body, if_match))
+    }
+
+    /// The item at `rest` (None when gone).
+    pub(crate) fn get_opt(&self, rest: &str) -> Result<Option<Value>, PortError> {
+        match self.call(Method::GET, rest, None, None) {
+            Ok(v) => Ok(Some(v)),
+            Err(GraphError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(graph_error(&e, false)),
+        }
+    }
+
+    /// Whether the item at `rest` exists.
+    pub(crate) fn exists(&self, rest: &str) -> Result<bool, PortError> {
+        Ok(self.get_opt(rest)?.is_some())
+    }
+
+    /// Deletes the item at `rest` (`if_match`: the tag it must still have).
+    pub(crate) fn delete(&self, rest: &str, if_match: Option<&str>) -> Result<(), PortError> {
+        self.call(Method::DELETE, rest, None, if_match)
+            .map(|_| ())
+            .map_err(|e| graph_error(&e, true))
+    }
+
+    /// Every item of a collection, all pages.
+    pub(crate) fn list(&self, rest: &str) -> Result<Vec<Value>, PortError> {
+        self.rt
+            .block_on(self.client.mailbox_list_json(rest))
+            .map_err(|e| graph_error(&e, false))
+    }
+
+    /// The first item of `collection` stamped with `crm_id` (the stamp filter).
+    pub(crate) fn find_by_stamp_filter(
+        &self,
+        collection: &str,
+        crm_id: &str,
+    ) -> Result<Option<Value>, PortError> {
+        let rest = format!("{collection}?{}", self.client.stamp_filter(crm_id));
+        Ok(self.list(&rest)?.into_iter().next())
+    }
+
+    /// The CRM id stamped in an item's expanded extended properties.
+    pub(crate) fn extended_stamp(&self, v: &Value) -> Option<String> {
+        extended_properties(v).and_then(|p| self.client.stamp_of(Some(&p)))
+    }
+
+    /// The extended property that stamps an item with `crm_id`, as a create body carries it.
+    pub(crate) fn stamp_property(&self, crm_id: &str) -> Result<Value, PortError> {
+        serde_json::to_value(self.client.stamp(crm_id))
+            .map_err(|e| PortError::Rejected(e.to_string()))
+    }
+
+    /// One round of a delta feed (every page) from `link`.
+    pub(crate) fn delta(&self, link: &str) -> Result<DeltaRound<Value>, PortError> {
+        self.rt
+            .block_on(self.client.delta_round::<Value>(link))
+            .map_err(|e| graph_error(&e, false))
+    }
+
+    /// POSTs `body` to `rest`. When the answer is lost the stamp tells whether the create
+    /// landed: the item `find` finds for it is the one written.
+    pub(crate) fn create(
+        &self,
+        rest: &str,
+        body: Map<String, Value>,
+        stamp: Option<&str>,
+        version_key: &str,
+        find: impl FnOnce(&str) -> Result<Option<Value>, PortError>,
+    ) -> Result<Written, PortError> {
+        match self.call(Method::POST, rest, Some(Value::Object(body)), None) {
+            Ok(v) => written(&v, version_key),
+            Err(e) => {
+                let pe = graph_error(&e, true);
+                if pe == PortError::Timeout {
+                    if let Some(crm_id) = stamp {
+                        if let Some(v) = find(crm_id)? {
+                            return written(&v, version_key);
+                        }
+                    }
+                }
+                Err(pe)
+            }
+        }
+    }
+
+    /// PATCHes `patch` to `rest` with `if_match`.
+    pub(crate) fn patch(
+        &self,
+        rest: &str,
+        patch: Map<String, Value>,
+        if_match: Option<&str>,
+        version_key: &str,
+    ) -> Result<Written, PortError> {
+        let v = self
+            .call(Method::PATCH, rest, Some(Value::Object(patch)), if_match)
+            .map_err(|e| graph_error(&e, true))?;
+        written(&v, version_key)
+    }
+}
+
+/// The plain delta feed of one round: changed items as `observe` projects them (those it
+/// cannot are left out), removed ones as deletions.
+pub(crate) fn delta_feed<R>(
+    round: DeltaRound<Value>,
+    mut observe: impl FnMut(&Value) -> Option<Observed<R>>,
+) -> Changes<R> {
+    let mut observations = Vec::new();
+    for item in round.items {
+        match item {
+            DeltaItem::Changed(v) => {
+                if let Some(o) = observe(&v) {
+                    observations.push(Observation::Present(o));
+                }
+            }
+            DeltaItem::Removed { id, .. } => observations.push(Observation::Deleted { id }),
+        }
+    }
+    Changes {
+        observations,
+        cursor: round.delta_link,
+    }
+}
