@@ -61,6 +61,22 @@ pub(crate) fn written(v: &Value, version_key: &str) -> Result<Written, PortError
     })
 }
 
+/// The item an update or delete starts from: refused when gone, or when its version
+/// (`version_key`) is no longer `expected_version`.
+pub(crate) fn current_at(
+    current: Option<Value>,
+    version_key: &str,
+    expected_version: Option<&str>,
+) -> Result<Value, PortError> {
+    let current = current.ok_or(PortError::NotFound)?;
+    if let Some(v) = expected_version {
+        if text(&current, version_key) != Some(v) {
+            return Err(PortError::PreconditionFailed);
+        }
+    }
+    Ok(current)
+}
+
 /// The Graph client and the runtime the blocking port calls run it on.
 pub(crate) struct GraphSide {
     pub(crate) client: GraphClient,

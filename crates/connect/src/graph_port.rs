@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio::runtime::Handle;
 
 use crate::error::graph_error;
-use crate::graph_common::{delta_feed, enc, etag, text, time, GraphSide};
+use crate::graph_common::{current_at, delta_feed, enc, etag, text, time, GraphSide};
 
 /// The display name of the contact folder the module owns.
 pub const CONTACT_FOLDER_NAME: &str = "Zoho CRM Contacts";
@@ -178,12 +178,7 @@ impl RecordPort<ContactRecord> for GraphContacts {
         record: &ContactRecord,
         expected_version: Option<&str>,
     ) -> Result<Written, PortError> {
-        let current = self.get_raw(id)?.ok_or(PortError::NotFound)?;
-        if let Some(v) = expected_version {
-            if text(&current, VERSION) != Some(v) {
-                return Err(PortError::PreconditionFailed);
-            }
-        }
+        let current = current_at(self.get_raw(id)?, VERSION, expected_version)?;
         let patch = self
             .mapping
             .canonical_to_graph(record, Some(&current))

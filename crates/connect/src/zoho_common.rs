@@ -398,6 +398,38 @@ impl<M: CrmModule> CrmSide<M> {
         sel.deferred
     }
 
+    /// Classifies and projects records with `project`; `listing`: a complete listing (the
+    /// first-sync cap selects among the eligible records last modified before the first sync).
+    /// A record that cannot be projected is left out, and reported among the failures when
+    /// `report(exclusion)` says so.
+    pub(crate) fn observe_projected<R, E: std::fmt::Display>(
+        &mut self,
+        recs: &[Raw<M>],
+        listing: bool,
+        project: impl Fn(&Map<String, Value>) -> Result<R, E>,
+        report: impl Fn(Option<Exclusion>) -> bool,
+    ) -> Result<Vec<Observed<R>>, PortError> {
+        let mut excl = self.base_exclusions(recs)?;
+        if listing {
+            self.apply_first_sync_cap(recs, &mut excl, |_| Some((None, None)));
+        }
+        let mut out = Vec::new();
+        for (r, exclusion) in recs.iter().zip(excl) {
+            let Some(id) = r.id() else {
+                continue;
+            };
+            match project(&r.0) {
+                Ok(record) => out.push(r.observed(id.to_string(), record, exclusion)),
+                Err(e) => {
+                    if report(exclusion) {
+                        self.failures.push((id.to_string(), e.to_string()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// What a write answers: the record's id, version and modification time.
     pub(crate) fn written(r: &Raw<M>) -> Result<Written, PortError> {
         Ok(Written {

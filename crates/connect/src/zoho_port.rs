@@ -3,10 +3,8 @@
 use chrono::{DateTime, Utc};
 use crmsync_core::contact::{ContactRecord, ValidatedMapping};
 use crmsync_core::planner::Observed;
-use crmsync_core::policy::Exclusion;
 use crmsync_core::ModuleKind;
 use crmsync_engine::{Changes, PortError, RecordPort, Written};
-use crmsync_zoho::models::Module;
 use crmsync_zoho::ZohoClient;
 use serde_json::Value;
 use tokio::runtime::Handle;
@@ -130,39 +128,20 @@ impl ZohoContacts {
     }
 
     /// Projects and classifies records; `listing`: a complete listing (the first-sync cap
-    /// selects among the eligible records last modified before the first sync).
+    /// selects among the eligible records last modified before the first sync). Every record
+    /// that cannot be projected is reported.
     fn observe_all(
         &mut self,
         recs: &[RawContact],
         listing: bool,
     ) -> Result<Vec<Observed<ContactRecord>>, PortError> {
-        let mut excl = self.side.base_exclusions(recs)?;
-        if listing {
-            self.side
-                .apply_first_sync_cap(recs, &mut excl, |_| Some((None, None)));
-        }
-        let mut out = Vec::new();
-        for (r, exclusion) in recs.iter().zip(excl) {
-            if let Some(o) = self.observe(r, exclusion) {
-                out.push(o);
-            }
-        }
-        Ok(out)
-    }
-
-    fn observe(
-        &mut self,
-        r: &RawContact,
-        exclusion: Option<Exclusion>,
-    ) -> Option<Observed<ContactRecord>> {
-        let id = r.id()?.to_string();
-        match self.mapping.crm_to_canonical(&r.0) {
-            Ok(p) => Some(r.observed(id, p.record, exclusion)),
-            Err(e) => {
-                self.side.failures.push((id, e.to_string()));
-                None
-            }
-        }
+        let mapping = &self.mapping;
+        self.side.observe_projected(
+            recs,
+            listing,
+            |m| mapping.crm_to_canonical(m).map(|p| p.record),
+            |_| true,
+        )
     }
 
     fn observe_one(

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use tokio::runtime::Handle;
 
 use crate::error::graph_error;
-use crate::graph_common::{enc, etag, extended_properties, text, time, written, GraphSide};
+use crate::graph_common::{
+    current_at, enc, etag, extended_properties, text, time, written, GraphSide,
+};
 
 /// The display name of the calendar the module owns.
 pub const EVENTS_CALENDAR_NAME: &str = "Zoho CRM";
@@ -290,12 +292,7 @@ impl RecordPort<EventRecord> for GraphEvents {
         record: &EventRecord,
         expected_version: Option<&str>,
     ) -> Result<Written, PortError> {
-        let current = self.get_raw(id)?.ok_or(PortError::NotFound)?;
-        if let Some(v) = expected_version {
-            if text(&current, VERSION) != Some(v) {
-                return Err(PortError::PreconditionFailed);
-            }
-        }
+        let current = current_at(self.get_raw(id)?, VERSION, expected_version)?;
         let mut patch = self.body(record, true)?;
         if let Ok(before) = graph_to_canonical(&current) {
             for (field, keys) in [

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::runtime::Handle;
 
 use crate::error::graph_error;
-use crate::graph_common::{delta_feed, enc, text, time, written, GraphSide};
+use crate::graph_common::{current_at, delta_feed, enc, text, time, written, GraphSide};
 
 /// The display name of the To Do list the module owns.
 pub const TASK_LIST_NAME: &str = "Zoho CRM Tasks";
@@ -235,12 +235,7 @@ impl RecordPort<TaskRecord> for GraphTasks {
         record: &TaskRecord,
         expected_version: Option<&str>,
     ) -> Result<Written, PortError> {
-        let current = self.get_raw(id)?.ok_or(PortError::NotFound)?;
-        if let Some(v) = expected_version {
-            if text(&current, VERSION) != Some(v) {
-                return Err(PortError::PreconditionFailed);
-            }
-        }
+        let current = current_at(self.get_raw(id)?, VERSION, expected_version)?;
         let patch = self
             .mapping
             .canonical_to_graph(record, Some(&current))

@@ -10,7 +10,6 @@ use crmsync_core::task::{TaskMapping, TaskRecord};
 use crmsync_core::value::{normalize_text, TextForm};
 use crmsync_core::ModuleKind;
 use crmsync_engine::{Changes, PortError, RecordPort, Written};
-use crmsync_zoho::models::Module;
 use crmsync_zoho::ZohoClient;
 use tokio::runtime::Handle;
 
@@ -95,37 +94,15 @@ impl ZohoTasks {
         recs: &[RawTask],
         listing: bool,
     ) -> Result<Vec<Observed<TaskRecord>>, PortError> {
-        let mut excl = self.side.base_exclusions(recs)?;
-        if listing {
-            self.side
-                .apply_first_sync_cap(recs, &mut excl, |_| Some((None, None)));
-        }
-        let mut out = Vec::new();
-        for (r, exclusion) in recs.iter().zip(excl) {
-            if let Some(o) = self.observe(r, exclusion) {
-                out.push(o);
-            }
-        }
-        Ok(out)
-    }
-
-    fn observe(
-        &mut self,
-        r: &RawTask,
-        exclusion: Option<Exclusion>,
-    ) -> Option<Observed<TaskRecord>> {
-        let id = r.id()?.to_string();
-        match self.mapping.crm_to_canonical(&r.0) {
-            Ok(record) => Some(r.observed(id, record, exclusion)),
-            Err(e) => {
-                // Only records that would sync are reported; another user's broken task is
-                // none of this user's business.
-                if exclusion != Some(Exclusion::NotOwner) {
-                    self.side.failures.push((id, e.to_string()));
-                }
-                None
-            }
-        }
+        let mapping = &self.mapping;
+        // Only records that would sync are reported; another user's broken task is none of
+        // this user's business.
+        self.side.observe_projected(
+            recs,
+            listing,
+            |m| mapping.crm_to_canonical(m),
+            |exclusion| exclusion != Some(Exclusion::NotOwner),
+        )
     }
 
     fn observe_one(
