@@ -12,6 +12,7 @@ const COMMANDS: &[&str] = &[
     "set_delete_propagation",
     "sync_state",
     "sync_now",
+    "confirm_deletes",
     "contact_mapping",
     "save_contact_mapping",
     "accounts",

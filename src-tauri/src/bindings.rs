@@ -23,6 +23,7 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::set_delete_propagation,
             commands::sync_state,
             commands::sync_now,
+            commands::confirm_deletes,
             mapping::contact_mapping,
             mapping::save_contact_mapping,
             accounts::accounts,

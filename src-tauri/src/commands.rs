@@ -404,6 +404,22 @@ pub async fn disable_module(
     module_view(&state, kind)
 }
 
+/// Continues a module that a safety guard paused: runs its round with the deletes the user
+/// confirmed.
+#[tauri::command]
+#[specta::specta]
+pub async fn confirm_deletes(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    sync: State<'_, SyncService>,
+    module: Module,
+) -> Result<ModuleView, CommandError> {
+    let kind: ModuleKind = module.into();
+    sync.confirm_deletes(&app, kind).await?;
+    crate::tray::refresh(&app);
+    module_view(&state, kind)
+}
+
 /// What the app's sync is doing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
 #[serde(tag = "kind", rename_all = "snake_case")]

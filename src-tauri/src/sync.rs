@@ -192,6 +192,51 @@ impl SyncService {
         Ok(digest)
     }
 
+    /// Runs a round of `module` that a safety guard paused, with its deletes confirmed by the
+    /// user; its progress goes to the window like a scheduled round's.
+    ///
+    /// # Errors
+    /// `not_syncing`, or `sync` when the round could not run.
+    pub async fn confirm_deletes(
+        &self,
+        app: &AppHandle,
+        module: ModuleKind,
+    ) -> Result<RoundDigest, CommandError> {
+        let app = app.clone();
+        let digest = self
+            .with_runner(move |r| {
+                let opts = crmsync_engine::RoundOptions {
+                    deletes_confirmed: true,
+                    ..r.options
+                };
+                let forward = |p: Progress| {
+                    if let Some(e) = SyncEvent::from_progress(&p) {
+                        emit(&app, e);
+                    }
+                };
+                forward(Progress::Started { module });
+                let digest = r.round(
+                    module,
+                    &SystemClock,
+                    opts,
+                    &AtomicBool::new(false),
+                    &|step| forward(Progress::Step { module, step }),
+                );
+                let summary = match &digest {
+                    Ok(d) => d.summary(),
+                    Err(e) => crmsync_engine::RoundSummary::Failed {
+                        error: e.to_string(),
+                    },
+                };
+                forward(Progress::Finished { module, summary });
+                digest
+            })
+            .await?
+            .map_err(module_error)?;
+        tracing::info!(?module, outcome = ?digest.outcome, "deletes confirmed by the user");
+        Ok(digest)
+    }
+
     /// Disables `module`: deletes its Microsoft 365 container and the copies in it, keeps every
     /// CRM record.
     ///

@@ -25,6 +25,8 @@ export interface Backend {
   previewModule(module: Module): Promise<Result<Preview, CommandError>>;
   setDeletePropagation(module: Module, on: boolean): Promise<Result<ModuleView, CommandError>>;
   syncNow(): Promise<Result<null, CommandError>>;
+  /** Continues a module a safety guard paused, making the deletes it held back. */
+  confirmDeletes(module: Module): Promise<Result<ModuleView, CommandError>>;
   syncState(): Promise<SyncState>;
   /** Calls `handler` for every sync event; resolves to the function that stops listening. */
   onSyncEvent(handler: (event: SyncEvent) => void): Promise<() => void>;
@@ -42,6 +44,7 @@ export const tauriBackend: Backend = {
   previewModule: (module) => commands.previewModule(module),
   setDeletePropagation: (module, on) => commands.setDeletePropagation(module, on),
   syncNow: () => commands.syncNow(),
+  confirmDeletes: (module) => commands.confirmDeletes(module),
   syncState: () => commands.syncState(),
   onSyncEvent: (handler) => events.syncEvent.listen((e) => handler(e.payload)),
   accounts: () => commands.accounts(),

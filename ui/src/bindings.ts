@@ -91,6 +91,18 @@ async syncNow() : Promise<Result<null, CommandError>> {
 }
 },
 /**
+ * Continues a module that a safety guard paused: runs its round with the deletes the user
+ * confirmed.
+ */
+async confirmDeletes(module: Module) : Promise<Result<ModuleView, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("confirm_deletes", { module }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * What the contact field-mapping dialog shows. Reads the CRM's Contacts fields afresh, so a
  * custom field added since the last sign-in is offered.
  * 

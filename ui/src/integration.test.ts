@@ -7,7 +7,13 @@ import { BaseFakeBackend, flush, moduleView as view, preview } from "./testing";
 
 const t = translator("en");
 const ja = translator("ja");
-const noop = { enable: () => {}, disable: () => {}, syncNow: () => {}, setDeletePropagation: () => {} };
+const noop = {
+  enable: () => {},
+  reviewPaused: () => {},
+  disable: () => {},
+  syncNow: () => {},
+  setDeletePropagation: () => {},
+};
 
 const zoho: AccountView = {
   service: "zoho",
@@ -353,6 +359,41 @@ describe("mountIntegration", () => {
     backend.emit({ kind: "state", state: { kind: "idle", every_minutes: 2 } });
     expect(root.querySelector("#reconnect-microsoft")).toBeNull();
     expect(root.querySelector("#account-status-microsoft")?.textContent).toBe("Connected");
+  });
+
+  it("a module paused by a guard continues only after the user confirms the deletes", async () => {
+    const backend = new Fake();
+    backend.modules = {
+      status: "ok",
+      data: [
+        view("events"),
+        view("contacts", {
+          enabled: true,
+          status: { kind: "paused", reason: "the plan deletes 40 of 50 linked records" },
+        }),
+        view("tasks"),
+      ],
+    };
+    await mountIntegration(root, backend, t);
+    expect(root.querySelector("#status-contacts")?.textContent).toBe(
+      "Paused — the plan deletes 40 of 50 linked records",
+    );
+    backend.emit({ kind: "state", state: { kind: "idle", every_minutes: 2 } });
+    expect(root.querySelector("#sync-state")?.textContent).toBe("A module below needs your attention.");
+    click("review-contacts");
+    await settle();
+    expect(root.querySelector("#paused-dialog-body")?.textContent).toContain("the plan deletes 40 of 50 linked records");
+    expect(document.activeElement?.id).toBe("paused-dialog-cancel");
+    click("paused-dialog-cancel");
+    await settle();
+    expect(backend.calls).toEqual([]);
+    click("review-contacts");
+    await settle();
+    click("paused-dialog-confirm");
+    await settle();
+    expect(backend.calls).toEqual(["confirm deletes contacts"]);
+    expect(root.querySelector("#status-contacts")?.textContent).toBe("Active");
+    expect(root.querySelector("#review-contacts")).toBeNull();
   });
 
   it("says so when the store cannot be read", async () => {

@@ -117,13 +117,13 @@ export function disableText(module: Module, synced: number | null, t: Translate)
   });
 }
 
-/** What the sync-state line says. */
-export function syncStateText(state: SyncState, t: Translate): string {
+/** What the sync-state line says; `attention` when an enabled module waits for the user. */
+export function syncStateText(state: SyncState, t: Translate, attention = false): string {
   switch (state.kind) {
     case "starting":
       return t("stateStarting");
     case "idle":
-      return t("stateIdle", { n: String(state.every_minutes) });
+      return attention ? t("stateAttention") : t("stateIdle", { n: String(state.every_minutes) });
     case "syncing":
       return t("stateSyncing", { module: t(MODULE_NAME[state.module]) });
     case "paused":
@@ -160,6 +160,7 @@ function button(id: string, text: string, label: string, onClick: () => void, cl
 
 export interface ModuleHandlers {
   enable(module: Module): void;
+  reviewPaused(module: Module): void;
   disable(module: Module): void;
   syncNow(module: Module): void;
   setDeletePropagation(module: Module, on: boolean): void;
@@ -255,9 +256,20 @@ export function moduleCard(view: ModuleView, t: Translate, on: ModuleHandlers): 
   }
 
   const actions = el("div", { className: "actions" });
+  if (view.enabled && view.status.kind === "paused") {
+    actions.append(
+      button(`review-${m}`, t("reviewPaused"), t("reviewPausedLabel", { module: name }), () => on.reviewPaused(m), "primary"),
+    );
+  }
   if (view.enabled) {
     actions.append(
-      button(`sync-${m}`, t("syncNow"), t("syncNowLabel", { module: name }), () => on.syncNow(m), "primary"),
+      button(
+        `sync-${m}`,
+        t("syncNow"),
+        t("syncNowLabel", { module: name }),
+        () => on.syncNow(m),
+        view.status.kind === "paused" ? "" : "primary",
+      ),
       button(`disable-${m}`, t("disable"), t("disableLabel", { module: name }), () => on.disable(m)),
     );
   } else {
@@ -328,7 +340,7 @@ export async function mountIntegration(
   const views = new Map<Module, ModuleView>();
   const progress = new Map<Module, RoundProgress>();
   const handlers: AccountHandlers = { connect, cancel, disconnect };
-  const moduleHandlers: ModuleHandlers = { enable, disable, syncNow, setDeletePropagation };
+  const moduleHandlers: ModuleHandlers = { enable, reviewPaused, disable, syncNow, setDeletePropagation };
 
   // The account whose saved sign-in stopped working, if any (it gets Reconnect).
   let expired: Service | null = null;
@@ -340,9 +352,16 @@ export async function mountIntegration(
     if (target) accountsSlot.querySelector<HTMLElement>(target)?.focus();
   };
 
+  let lastState: SyncState = { kind: "starting" };
+  const needsAttention = () =>
+    [...views.values()].some((v) => v.enabled && ["paused", "error", "needs_sign_in"].includes(v.status.kind));
+
   const showState = (state: SyncState) => {
-    stateLine.textContent = syncStateText(state, t);
+    lastState = state;
+    const attention = needsAttention();
+    stateLine.textContent = syncStateText(state, t, attention);
     stateLine.dataset["state"] = state.kind;
+    stateLine.dataset["attention"] = String(attention);
     const now = state.kind === "needs_sign_in" ? state.service : null;
     if (now !== expired) {
       expired = now;
@@ -420,6 +439,7 @@ export async function mountIntegration(
     }
     list.querySelector("#load-error")?.remove();
     result.data.forEach(replaceCard);
+    showState(lastState);
     return true;
   }
 
@@ -518,6 +538,28 @@ export async function mountIntegration(
     progress.delete(module);
     replaceCard(result.data);
     list.querySelector<HTMLElement>(`#enable-${module}`)?.focus();
+  }
+
+  async function reviewPaused(module: Module) {
+    const view = views.get(module);
+    const reason = view && view.status.kind === "paused" ? view.status.reason : "";
+    const go = await confirmDialog(root, {
+      id: "paused-dialog",
+      title: t("pausedTitle", { module: t(MODULE_NAME[module]) }),
+      body: reason ? [reason, t("pausedBody")] : [t("pausedBody")],
+      confirm: t("pausedConfirm"),
+      cancel: t("cancel"),
+      danger: true,
+    });
+    if (!go) return;
+    const done = busy(`review-${module}`);
+    const result = await backend.confirmDeletes(module);
+    if (result.status === "error") {
+      done();
+      showModuleMessage(list, module, result.error, t);
+      return;
+    }
+    replaceCard(result.data);
   }
 
   async function syncNow(module: Module) {

@@ -89,6 +89,10 @@ export class BaseFakeBackend implements Backend {
     this.calls.push("sync now");
     return { status: "error", error: notConnected };
   }
+  async confirmDeletes(module: Module): Promise<Result<ModuleView, CommandError>> {
+    this.calls.push(`confirm deletes ${module}`);
+    return { status: "ok", data: moduleView(module, { enabled: true, status: { kind: "active" } }) };
+  }
   async syncState(): Promise<SyncState> {
     return this.state;
   }

@@ -612,3 +612,96 @@ async fn a_dead_sign_in_asks_to_reconnect_and_the_sync_resumes() {
     .await;
     drop(keyring);
 }
+
+#[tokio::test]
+async fn a_guard_pause_waits_for_the_users_confirmation() {
+    const TEST: &str = "sync_guard";
+    let keyring = Keyring::start();
+    let player = Arc::new(BrowserPlayer::start(AIKO, AIKO));
+    let app = App::launch(TEST, launch(&keyring, &player, false), |_| {}).await;
+    app.run(move |b| async move {
+        click(&b, "#connect-zoho").await;
+        b.wait_for("#account-zoho[data-state='connected']", SYNC_WAIT)
+            .await
+            .unwrap();
+        click(&b, "#connect-microsoft").await;
+        b.wait_for("#sync-state[data-state='idle']", SYNC_WAIT)
+            .await
+            .unwrap();
+        let badge = b.wait_for("#sandbox-badge", WAIT).await.unwrap();
+        let base = b.attribute(&badge, "data-url").await.unwrap().unwrap();
+        let svc = Services::new(&base).await;
+        let data: Vec<Value> = (0..60)
+            .map(|n| {
+                json!({"First_Name": format!("Temp{n}"), "Last_Name": "Event",
+                       "Email": format!("temp{n}@fair.example")})
+            })
+            .collect();
+        let r: Value = svc
+            .http
+            .post(format!("{base}/control/zoho/records/Contacts"))
+            .json(&json!({"as": AIKO, "origin": "ui", "data": data}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ids: Vec<String> = r["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["details"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        let total = enable_contacts(&b, TEST, &EN, false).await;
+        eventually("the first sync", || {
+            let svc = svc.clone();
+            async move { (svc.folder_items().await.len() == total).then_some(()) }
+        })
+        .await;
+
+        // 60 contacts deleted in the CRM at once: more than the guard lets through.
+        for chunk in ids.chunks(50) {
+            let (status, v) = svc
+                .crm_call(
+                    reqwest::Method::DELETE,
+                    &format!("/Contacts?ids={}", chunk.join(",")),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{v}");
+        }
+        b.wait_for("#progress-contacts[hidden]", SYNC_WAIT)
+            .await
+            .unwrap();
+        click(&b, "#sync-contacts").await;
+        let status = b
+            .wait_for_text("#status-contacts", SYNC_WAIT, |t| {
+                t.starts_with("Paused — ")
+            })
+            .await
+            .expect("the guard pauses the module and says why");
+        assert!(status.len() > "Paused — ".len(), "{status}");
+        assert_eq!(svc.folder_items().await.len(), total, "nothing deleted yet");
+        screenshot(&b, TEST, "01-paused").await;
+
+        // Cancel changes nothing; Continue makes the deletes.
+        click(&b, "#review-contacts").await;
+        let body = text_of(&b, "#paused-dialog-body").await;
+        assert!(body.contains("more than usual"), "{body}");
+        screenshot(&b, TEST, "02-review").await;
+        click(&b, "#paused-dialog-cancel").await;
+        wait_text(&b, "#status-contacts", &status).await;
+        click(&b, "#review-contacts").await;
+        click(&b, "#paused-dialog-confirm").await;
+        wait_text(&b, "#status-contacts", "Active").await;
+        eventually("the confirmed deletes in Microsoft 365", || {
+            let svc = svc.clone();
+            async move { (svc.folder_items().await.len() == total - 60).then_some(()) }
+        })
+        .await;
+        screenshot(&b, TEST, "03-continued").await;
+    })
+    .await;
+    drop(keyring);
+}
