@@ -103,9 +103,7 @@ fn graph_json(
     rest: &str,
     body: Option<serde_json::Value>,
 ) -> serde_json::Value {
-    env.rt
-        .block_on(env.graph_client.mailbox_json(method, rest, body, None))
-        .unwrap()
+    env.graph_json(method, rest, body)
 }
 
 fn item_by_email<'a>(items: &'a [serde_json::Value], email: &str) -> Option<&'a serde_json::Value> {

@@ -6,53 +6,14 @@ mod common;
 use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use common::{clients, control, AIKO, BEN};
-use crmsync_connect::{connect_events, Adapter, GraphEvents, SystemClock, ZohoEvents};
+use common::{new_store_for, AIKO, BEN};
+use crmsync_connect::{connect_events, SystemClock, ZohoEvents};
 use crmsync_core::event::EventRecord;
-use crmsync_engine::{
-    disable_module, run_round_cancellable, Account, ModuleKind, RoundOptions, RoundOutcome,
-    RoundReport, Service, Store,
-};
-use crmsync_graph::GraphClient;
-use crmsync_zoho::ZohoClient;
+use crmsync_engine::{disable_module, ModuleKind, RoundOptions, RoundOutcome};
 use reqwest::Method;
 use serde_json::{json, Value};
-use tokio::runtime::Runtime;
 
 const M: ModuleKind = ModuleKind::Events;
-
-struct Env {
-    rt: Runtime,
-    _sb: crmsync_sandbox::RunningSandbox,
-    http: reqwest::Client,
-    zc: String,
-    gc: String,
-    _dir: tempfile::TempDir,
-    store: Store,
-    crm: ZohoEvents,
-    graph: GraphEvents,
-    graph_client: GraphClient,
-    zoho_client: ZohoClient,
-}
-
-fn new_store(path: &std::path::Path) -> Store {
-    let store = Store::open(path).unwrap();
-    for service in [Service::Zoho, Service::Microsoft] {
-        store
-            .save_account(&Account {
-                service,
-                user_id: AIKO.into(),
-                email: AIKO.into(),
-                display_name: "Aiko Tanaka".into(),
-                organisation: "Sakura Trading (Demo)".into(),
-                data_centre: None,
-                connected_at: Utc::now(),
-            })
-            .unwrap();
-    }
-    store.enable(M, Utc::now()).unwrap();
-    store
-}
 
 fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -64,142 +25,9 @@ fn meeting(title: &str, start_min: i64) -> Value {
     json!({"Event_Title": title, "Start_DateTime": iso(s), "End_DateTime": iso(s + Duration::hours(1))})
 }
 
+type Env = common::ModuleEnv<ZohoEvents>;
+
 impl Env {
-    fn new() -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let sb = rt
-            .block_on(crmsync_sandbox::start(crmsync_sandbox::Options::default()))
-            .unwrap();
-        let zc = sb.urls.zoho_control.clone().unwrap();
-        let gc = sb.urls.graph_control.clone();
-        let (graph_client, zoho_client) = rt.block_on(clients(&sb.urls.graph, &gc, &zc));
-        let (crm, graph) = rt
-            .block_on(connect_events(
-                graph_client.clone(),
-                zoho_client.clone(),
-                rt.handle().clone(),
-            ))
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let store = new_store(&dir.path().join("crmsync.db"));
-        Env {
-            rt,
-            _sb: sb,
-            http: reqwest::Client::new(),
-            zc,
-            gc,
-            _dir: dir,
-            store,
-            crm,
-            graph,
-            graph_client,
-            zoho_client,
-        }
-    }
-
-    fn round(&mut self, opts: RoundOptions) -> RoundReport<EventRecord> {
-        let settings = self.store.settings(M).unwrap();
-        self.crm.prepare(&settings).unwrap();
-        self.graph.prepare(&settings).unwrap();
-        run_round_cancellable(
-            &mut self.store,
-            M,
-            &mut self.crm,
-            &mut self.graph,
-            &SystemClock,
-            opts,
-            &AtomicBool::new(false),
-        )
-        .unwrap()
-    }
-
-    /// Rounds until one writes nothing and plans nothing; the writes made.
-    fn settle(&mut self) -> usize {
-        let mut writes = 0;
-        for _ in 0..8 {
-            let r = self.round(RoundOptions::default());
-            assert_eq!(r.outcome, RoundOutcome::Completed, "{:?}", r.failures);
-            assert!(r.failures.is_empty(), "{:?}", r.failures);
-            writes += r.writes;
-            if r.writes == 0 && r.plan.as_ref().is_some_and(|p| p.is_empty()) {
-                return writes;
-            }
-        }
-        panic!("no convergence");
-    }
-
-    fn zoho(&self, method: Method, path: &str, body: Value) -> Value {
-        control(
-            &self.rt,
-            &self.http,
-            method,
-            format!("{}{path}", self.zc),
-            body,
-        )
-    }
-
-    fn graph_ctl(&self, method: Method, path: &str, body: Value) -> Value {
-        control(
-            &self.rt,
-            &self.http,
-            method,
-            format!("{}{path}", self.gc),
-            body,
-        )
-    }
-
-    fn graph_json(&self, method: Method, rest: &str, body: Option<Value>) -> Value {
-        self.rt
-            .block_on(self.graph_client.mailbox_json(method, rest, body, None))
-            .unwrap()
-    }
-
-    /// Creates CRM events as `who` with an origin; their ids.
-    fn crm_create(&self, who: &str, origin: &str, data: Vec<Value>) -> Vec<String> {
-        let v = self.zoho(
-            Method::POST,
-            "/records/Events",
-            json!({"as": who, "origin": origin, "data": data}),
-        );
-        v["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                d["details"]["id"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("create failed: {d}"))
-                    .to_string()
-            })
-            .collect()
-    }
-
-    fn crm_update(&self, id: &str, data: Value) {
-        let mut data = data;
-        data["id"] = json!(id);
-        self.zoho(
-            Method::PUT,
-            "/records/Events",
-            json!({"as": AIKO, "origin": "ui", "data": [data]}),
-        );
-    }
-
-    /// A CRM event as raw JSON (None when gone).
-    fn crm_get(&self, id: &str) -> Option<Value> {
-        match self
-            .rt
-            .block_on(self.zoho_client.get::<crmsync_zoho::models::ZEvent>(id))
-        {
-            Ok(c) => Some(serde_json::to_value(c).unwrap()),
-            Err(crmsync_zoho::ZohoError::NotFound(_)) => None,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
     /// CRM events with this title.
     fn crm_by_title(&self, title: &str) -> Vec<Value> {
         let q = format!(
@@ -222,12 +50,6 @@ impl Env {
         self.rt
             .block_on(self.graph_client.mailbox_list_json(&rest))
             .unwrap()
-    }
-
-    fn stamp(&self, item: &Value) -> Option<String> {
-        let p: Vec<crmsync_graph::models::SingleValueExtendedProperty> =
-            serde_json::from_value(item.get("singleValueExtendedProperties")?.clone()).ok()?;
-        self.graph_client.stamp_of(Some(&p))
     }
 
     /// The sorted CRM ids stamped on the calendar's events (each once, asserted).
@@ -874,7 +696,7 @@ fn an_event_moved_out_of_the_window_is_not_taken_for_a_delete() {
 fn through_the_module_interface_the_preview_writes_nothing_and_shows_series_as_failing() {
     let env = Env::new();
     let ids = env.crm_create(AIKO, "ui", vec![meeting("Previewed", 90)]);
-    let store = new_store(&env._dir.path().join("modules.db"));
+    let store = new_store_for(&env.dir.path().join("modules.db"), M);
     store.disable(M, Utc::now()).unwrap();
     let modules = env
         .rt

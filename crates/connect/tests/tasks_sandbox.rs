@@ -5,184 +5,25 @@ mod common;
 
 use std::sync::atomic::AtomicBool;
 
-use common::{clients, control, AIKO, BEN};
+use common::{control, new_store_for, AIKO, BEN};
 use crmsync_connect::tasks::{task_stamp, TASK_LIST_EXTENSION};
-use crmsync_connect::{
-    connect_tasks, run_tasks_round, GraphTasks, SystemClock, ZohoTasks, TASK_LIST_NAME,
-};
+use crmsync_connect::{SystemClock, ZohoTasks, TASK_LIST_NAME};
 use crmsync_core::task::TaskRecord;
-use crmsync_engine::{
-    Account, ModuleKind, RoundOptions, RoundOutcome, RoundReport, Service, Store,
-};
-use crmsync_graph::GraphClient;
-use crmsync_zoho::ZohoClient;
+use crmsync_engine::{ModuleKind, RoundOptions, RoundOutcome};
 use reqwest::Method;
 use serde_json::{json, Value};
-use tokio::runtime::Runtime;
 
 const T: ModuleKind = ModuleKind::Tasks;
 
-struct Env {
-    rt: Runtime,
-    _sb: crmsync_sandbox::RunningSandbox,
-    http: reqwest::Client,
-    zc: String,
-    gc: String,
-    _dir: tempfile::TempDir,
-    store: Store,
-    crm: ZohoTasks,
-    graph: GraphTasks,
-    graph_client: GraphClient,
-    zoho_client: ZohoClient,
-}
-
-fn task_store(path: &std::path::Path) -> Store {
-    let store = Store::open(path).unwrap();
-    for service in [Service::Zoho, Service::Microsoft] {
-        store
-            .save_account(&Account {
-                service,
-                user_id: AIKO.into(),
-                email: AIKO.into(),
-                display_name: "Aiko Tanaka".into(),
-                organisation: "Sakura Trading (Demo)".into(),
-                data_centre: None,
-                connected_at: chrono::Utc::now(),
-            })
-            .unwrap();
-    }
-    store.enable(T, chrono::Utc::now()).unwrap();
-    store
-}
+type Env = common::ModuleEnv<ZohoTasks>;
 
 impl Env {
-    fn new() -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let sb = rt
-            .block_on(crmsync_sandbox::start(crmsync_sandbox::Options::default()))
-            .unwrap();
-        let zc = sb.urls.zoho_control.clone().unwrap();
-        let gc = sb.urls.graph_control.clone();
-        let (graph_client, zoho_client) = rt.block_on(clients(&sb.urls.graph, &gc, &zc));
-        let (crm, graph) = rt
-            .block_on(connect_tasks(
-                graph_client.clone(),
-                zoho_client.clone(),
-                rt.handle().clone(),
-            ))
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let store = task_store(&dir.path().join("crmsync.db"));
-        Env {
-            rt,
-            _sb: sb,
-            http: reqwest::Client::new(),
-            zc,
-            gc,
-            _dir: dir,
-            store,
-            crm,
-            graph,
-            graph_client,
-            zoho_client,
-        }
-    }
-
-    fn round(&mut self, opts: RoundOptions) -> RoundReport<TaskRecord> {
-        run_tasks_round(
-            &mut self.store,
-            &mut self.crm,
-            &mut self.graph,
-            &SystemClock,
-            opts,
-            &AtomicBool::new(false),
-        )
-        .unwrap()
-    }
-
-    /// Rounds until one writes nothing and plans nothing; returns the writes made.
-    fn settle(&mut self) -> usize {
-        let mut writes = 0;
-        for _ in 0..8 {
-            let r = self.round(RoundOptions::default());
-            assert_eq!(r.outcome, RoundOutcome::Completed, "{:?}", r.failures);
-            assert!(r.failures.is_empty(), "{:?}", r.failures);
-            writes += r.writes;
-            if r.writes == 0 && r.plan.as_ref().is_some_and(|p| p.is_empty()) {
-                return writes;
-            }
-        }
-        panic!("no convergence");
-    }
-
-    fn zoho(&self, method: Method, path: &str, body: Value) -> Value {
-        control(
-            &self.rt,
-            &self.http,
-            method,
-            format!("{}{path}", self.zc),
-            body,
-        )
-    }
-
-    /// Creates CRM tasks as `who` with an origin; returns their ids.
-    fn crm_create(&self, who: &str, origin: &str, data: Vec<Value>) -> Vec<String> {
-        let v = self.zoho(
-            Method::POST,
-            "/records/Tasks",
-            json!({"as": who, "origin": origin, "data": data}),
-        );
-        v["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                d["details"]["id"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("create failed: {d}"))
-                    .to_string()
-            })
-            .collect()
-    }
-
-    fn crm_edit(&self, id: &str, data: Value) {
-        let mut data = data.as_object().unwrap().clone();
-        data.insert("id".into(), json!(id));
-        self.zoho(
-            Method::PUT,
-            "/records/Tasks",
-            json!({"as": AIKO, "origin": "ui", "data": [data]}),
-        );
-    }
-
-    /// A CRM task (None when gone).
-    fn crm_get(&self, id: &str) -> Option<Value> {
-        match self
-            .rt
-            .block_on(self.zoho_client.get::<crmsync_zoho::models::ZTask>(id))
-        {
-            Ok(c) => Some(serde_json::to_value(c).unwrap()),
-            Err(crmsync_zoho::ZohoError::NotFound(_)) => None,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
     /// CRM tasks with this subject (id, owner id, whole row).
     fn crm_by_subject(&self, subject: &str) -> Vec<Value> {
         let q = format!(
             "select id, Owner, Subject, Status, Priority, Due_Date from Tasks where Subject = '{subject}'"
         );
         self.rt.block_on(self.zoho_client.coql(&q)).unwrap().0
-    }
-
-    fn graph_json(&self, method: Method, rest: &str, body: Option<Value>) -> Value {
-        self.rt
-            .block_on(self.graph_client.mailbox_json(method, rest, body, None))
-            .unwrap()
     }
 
     fn list_id(&self) -> String {
@@ -298,7 +139,7 @@ fn enabling_lands_exactly_the_owned_non_imported_tasks_then_nothing() {
         "/records/Tasks/mass_update",
         json!({"as": AIKO, "ids": mass, "data": {"Description": "bulk note"}}),
     );
-    env.crm_edit(&edited[0], json!({"Priority": "High"}));
+    env.crm_update(&edited[0], json!({"Priority": "High"}));
 
     let writes = env.settle();
     let mut expected: Vec<String> = SEEDED_MINE
@@ -385,7 +226,7 @@ fn edits_completions_creates_and_deletes_propagate_per_the_rules() {
     };
 
     // CRM edit → To Do.
-    env.crm_edit(
+    env.crm_update(
         &ids[0],
         json!({"Subject": "Prop 0 renamed", "Due_Date": "2027-01-15", "Priority": "Lowest",
                "Description": "from the CRM"}),
@@ -491,7 +332,7 @@ fn edits_completions_creates_and_deletes_propagate_per_the_rules() {
     );
     // The detached one comes back once it changes in the CRM.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    env.crm_edit(&ids[3], json!({"Status": "In Progress"}));
+    env.crm_update(&ids[3], json!({"Status": "In Progress"}));
     env.settle();
     assert_eq!(env.item("Prop 3").unwrap()["status"], "inProgress");
 }
@@ -752,7 +593,7 @@ fn the_module_interface_previews_syncs_and_disables_tasks() {
             env.rt.handle().clone(),
         ))
         .unwrap();
-    let store = task_store(&env._dir.path().join("runner.db"));
+    let store = new_store_for(&env.dir.path().join("runner.db"), T);
     store.disable(T, chrono::Utc::now()).unwrap();
     let mut runner = SyncRunner::new(store, modules);
     assert!(runner.is_connected(T));

@@ -1,5 +1,6 @@
 //! A sandbox started in-process, both clients signed in through the control API (no
-//! browser), a store in a temporary directory, and helpers to act as a user on either side.
+//! browser), a store in a temporary directory, and helpers to act as a user on either side,
+//! for any module ([`ModuleEnv`]; [`Env`] is the Contacts one).
 
 #![allow(dead_code)]
 
@@ -8,11 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crmsync_connect::{
-    connect_contacts, run_contacts_round, ControlTokens, GraphContacts, SystemClock, ZohoContacts,
+    connect_contacts, connect_events, connect_tasks, run_contacts_round, run_tasks_round, Adapter,
+    ControlTokens, GraphContacts, GraphEvents, GraphTasks, SystemClock, ZohoContacts, ZohoEvents,
+    ZohoTasks,
 };
 use crmsync_core::contact::ContactRecord;
+use crmsync_core::event::EventRecord;
+use crmsync_core::task::TaskRecord;
 use crmsync_engine::{
-    Account, ModuleKind, RoundOptions, RoundOutcome, RoundReport, Service, Store,
+    run_round_cancellable, Account, ModuleKind, RoundOptions, RoundOutcome, RoundReport, Service,
+    Store,
 };
 use crmsync_graph::{GraphClient, GraphConfig};
 use crmsync_zoho::{ZohoClient, ZohoConfig};
@@ -23,7 +29,116 @@ pub const AIKO: &str = "aiko.tanaka@sakura-demo.example";
 pub const BEN: &str = "ben.carter@sakura-demo.example";
 pub const M: ModuleKind = ModuleKind::Contacts;
 
-pub struct Env {
+/// A module under test: how its adapters are built and how a round runs them.
+pub trait TestModule: Sized {
+    /// The Microsoft side's adapter.
+    type Graph;
+    /// The canonical record.
+    type Record;
+    /// The CRM client's typed record of the module (to read one back).
+    type Typed: crmsync_zoho::models::Module + serde::Serialize;
+    /// The engine's module.
+    const KIND: ModuleKind;
+    /// Both adapters for the signed-in users.
+    fn connect(rt: &Runtime, graph: GraphClient, zoho: ZohoClient) -> (Self, Self::Graph);
+    /// One round, the way the app runs this module.
+    fn round(
+        store: &mut Store,
+        crm: &mut Self,
+        graph: &mut Self::Graph,
+        opts: RoundOptions,
+    ) -> RoundReport<Self::Record>;
+}
+
+impl TestModule for ZohoContacts {
+    type Graph = GraphContacts;
+    type Record = ContactRecord;
+    type Typed = crmsync_zoho::models::ZContact;
+    const KIND: ModuleKind = ModuleKind::Contacts;
+    fn connect(rt: &Runtime, graph: GraphClient, zoho: ZohoClient) -> (Self, GraphContacts) {
+        rt.block_on(connect_contacts(graph, zoho, rt.handle().clone()))
+            .unwrap()
+    }
+    fn round(
+        store: &mut Store,
+        crm: &mut Self,
+        graph: &mut GraphContacts,
+        opts: RoundOptions,
+    ) -> RoundReport<ContactRecord> {
+        run_contacts_round(
+            store,
+            crm,
+            graph,
+            &SystemClock,
+            opts,
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+    }
+}
+
+impl TestModule for ZohoEvents {
+    type Graph = GraphEvents;
+    type Record = EventRecord;
+    type Typed = crmsync_zoho::models::ZEvent;
+    const KIND: ModuleKind = ModuleKind::Events;
+    fn connect(rt: &Runtime, graph: GraphClient, zoho: ZohoClient) -> (Self, GraphEvents) {
+        rt.block_on(connect_events(graph, zoho, rt.handle().clone()))
+            .unwrap()
+    }
+    /// Through the adapters' round hooks, as the app's module interface does.
+    fn round(
+        store: &mut Store,
+        crm: &mut Self,
+        graph: &mut GraphEvents,
+        opts: RoundOptions,
+    ) -> RoundReport<EventRecord> {
+        let settings = store.settings(Self::KIND).unwrap();
+        crm.prepare(&settings).unwrap();
+        graph.prepare(&settings).unwrap();
+        run_round_cancellable(
+            store,
+            Self::KIND,
+            crm,
+            graph,
+            &SystemClock,
+            opts,
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+    }
+}
+
+impl TestModule for ZohoTasks {
+    type Graph = GraphTasks;
+    type Record = TaskRecord;
+    type Typed = crmsync_zoho::models::ZTask;
+    const KIND: ModuleKind = ModuleKind::Tasks;
+    fn connect(rt: &Runtime, graph: GraphClient, zoho: ZohoClient) -> (Self, GraphTasks) {
+        rt.block_on(connect_tasks(graph, zoho, rt.handle().clone()))
+            .unwrap()
+    }
+    fn round(
+        store: &mut Store,
+        crm: &mut Self,
+        graph: &mut GraphTasks,
+        opts: RoundOptions,
+    ) -> RoundReport<TaskRecord> {
+        run_tasks_round(
+            store,
+            crm,
+            graph,
+            &SystemClock,
+            opts,
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+    }
+}
+
+/// A sandbox, both clients signed in as Aiko, a store with module `C` enabled and its two
+/// adapters.
+pub struct ModuleEnv<C: TestModule> {
     pub rt: Runtime,
     pub sb: crmsync_sandbox::RunningSandbox,
     pub http: reqwest::Client,
@@ -31,14 +146,17 @@ pub struct Env {
     pub gc: String,
     pub dir: tempfile::TempDir,
     pub store: Store,
-    pub crm: ZohoContacts,
-    pub graph: GraphContacts,
+    pub crm: C,
+    pub graph: C::Graph,
     pub graph_client: GraphClient,
     pub zoho_client: ZohoClient,
 }
 
-impl Env {
-    pub fn new() -> Env {
+/// The Contacts environment.
+pub type Env = ModuleEnv<ZohoContacts>;
+
+impl<C: TestModule> ModuleEnv<C> {
+    pub fn new() -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -50,16 +168,10 @@ impl Env {
         let zc = sb.urls.zoho_control.clone().unwrap();
         let gc = sb.urls.graph_control.clone();
         let (graph_client, zoho_client) = rt.block_on(clients(&sb.urls.graph, &gc, &zc));
-        let (crm, graph) = rt
-            .block_on(connect_contacts(
-                graph_client.clone(),
-                zoho_client.clone(),
-                rt.handle().clone(),
-            ))
-            .unwrap();
+        let (crm, graph) = C::connect(&rt, graph_client.clone(), zoho_client.clone());
         let dir = tempfile::tempdir().unwrap();
-        let store = new_store(&dir.path().join("crmsync.db"));
-        Env {
+        let store = new_store_for(&dir.path().join("crmsync.db"), C::KIND);
+        ModuleEnv {
             rt,
             sb,
             http: reqwest::Client::new(),
@@ -74,19 +186,11 @@ impl Env {
         }
     }
 
-    pub fn round(&mut self, opts: RoundOptions) -> RoundReport<ContactRecord> {
-        run_contacts_round(
-            &mut self.store,
-            &mut self.crm,
-            &mut self.graph,
-            &SystemClock,
-            opts,
-            &AtomicBool::new(false),
-        )
-        .unwrap()
+    pub fn round(&mut self, opts: RoundOptions) -> RoundReport<C::Record> {
+        C::round(&mut self.store, &mut self.crm, &mut self.graph, opts)
     }
 
-    /// Rounds until one writes nothing and plans nothing.
+    /// Rounds until one writes nothing and plans nothing; the writes made.
     pub fn settle(&mut self) -> usize {
         let mut writes = 0;
         for _ in 0..8 {
@@ -121,13 +225,23 @@ impl Env {
         )
     }
 
-    /// Creates CRM contacts as `who` with an origin; returns their ids.
+    /// A mailbox request as the signed-in Microsoft user.
+    pub fn graph_json(&self, method: reqwest::Method, rest: &str, body: Option<Value>) -> Value {
+        self.rt
+            .block_on(self.graph_client.mailbox_json(method, rest, body, None))
+            .unwrap()
+    }
+
+    /// Creates CRM records of the module as `who` with an origin; returns their ids.
     pub fn crm_create(&self, who: &str, origin: &str, data: Vec<Value>) -> Vec<String> {
         let mut ids = Vec::new();
         for chunk in data.chunks(100) {
             let v = self.zoho(
                 reqwest::Method::POST,
-                "/records/Contacts",
+                &format!(
+                    "/records/{}",
+                    <C::Typed as crmsync_zoho::models::Module>::API_NAME
+                ),
                 json!({"as": who, "origin": origin, "data": chunk}),
             );
             for d in v["data"].as_array().unwrap() {
@@ -142,6 +256,38 @@ impl Env {
         ids
     }
 
+    /// Edits a CRM record as Aiko in the CRM's UI.
+    pub fn crm_update(&self, id: &str, data: Value) {
+        let mut data = data.as_object().unwrap().clone();
+        data.insert("id".into(), json!(id));
+        self.zoho(
+            reqwest::Method::PUT,
+            &format!(
+                "/records/{}",
+                <C::Typed as crmsync_zoho::models::Module>::API_NAME
+            ),
+            json!({"as": AIKO, "origin": "ui", "data": [data]}),
+        );
+    }
+
+    /// A CRM record (None when gone).
+    pub fn crm_get(&self, id: &str) -> Option<Value> {
+        match self.rt.block_on(self.zoho_client.get::<C::Typed>(id)) {
+            Ok(c) => Some(serde_json::to_value(c).unwrap()),
+            Err(crmsync_zoho::ZohoError::NotFound(_)) => None,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// The CRM id stamped on an item (its expanded extended property).
+    pub fn stamp(&self, item: &Value) -> Option<String> {
+        let p: Vec<crmsync_graph::models::SingleValueExtendedProperty> =
+            serde_json::from_value(item.get("singleValueExtendedProperties")?.clone()).ok()?;
+        self.graph_client.stamp_of(Some(&p))
+    }
+}
+
+impl ModuleEnv<ZohoContacts> {
     /// Every contact of the sync folder (raw Graph JSON with the stamp).
     pub fn folder_items(&self) -> Vec<Value> {
         let f = self.graph.folder().expect("folder selected").to_string();
@@ -152,25 +298,6 @@ impl Env {
         self.rt
             .block_on(self.graph_client.mailbox_list_json(&rest))
             .unwrap()
-    }
-
-    /// The CRM id stamped on a folder item.
-    pub fn stamp(&self, item: &Value) -> Option<String> {
-        let p: Vec<crmsync_graph::models::SingleValueExtendedProperty> =
-            serde_json::from_value(item.get("singleValueExtendedProperties")?.clone()).ok()?;
-        self.graph_client.stamp_of(Some(&p))
-    }
-
-    /// A CRM record (None when gone).
-    pub fn crm_get(&self, id: &str) -> Option<Value> {
-        match self
-            .rt
-            .block_on(self.zoho_client.get::<crmsync_zoho::models::ZContact>(id))
-        {
-            Ok(c) => Some(serde_json::to_value(c).unwrap()),
-            Err(crmsync_zoho::ZohoError::NotFound(_)) => None,
-            Err(e) => panic!("{e}"),
-        }
     }
 
     /// Emails of the folder's items.
@@ -186,7 +313,12 @@ impl Env {
     }
 }
 
+/// A store with both accounts saved (Aiko) and Contacts enabled.
 pub fn new_store(path: &std::path::Path) -> Store {
+    new_store_for(path, M)
+}
+
+pub fn new_store_for(path: &std::path::Path, module: ModuleKind) -> Store {
     let store = Store::open(path).unwrap();
     for service in [Service::Zoho, Service::Microsoft] {
         store
@@ -201,7 +333,7 @@ pub fn new_store(path: &std::path::Path) -> Store {
             })
             .unwrap();
     }
-    store.enable(M, chrono::Utc::now()).unwrap();
+    store.enable(module, chrono::Utc::now()).unwrap();
     store
 }
 
