@@ -67,3 +67,30 @@ pub struct MappingError {
     /// Every blocking problem (warnings are not included).
     pub issues: Vec<crate::contact::MappingIssue>,
 }
+
+impl RecordError {
+    /// [`RecordError::TypeMismatch`]: `field` expected `expected` and holds `found` (a kind
+    /// such as "a text", see [`crate::value::FieldValue::kind`] and [`json_kind`]).
+    #[must_use]
+    pub fn mismatch(field: &str, expected: &str, found: &str) -> Self {
+        Self::TypeMismatch {
+            field: field.to_owned(),
+            expected: expected.to_owned(),
+            found: found.to_owned(),
+        }
+    }
+}
+
+/// What kind of JSON value `v` is, as an error message says it ("a text", "null"...).
+#[must_use]
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}

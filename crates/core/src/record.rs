@@ -45,3 +45,53 @@ pub trait CanonicalRecord: Clone + Debug + PartialEq + Serialize + DeserializeOw
         Self::from_fields(FieldMap::new()).unwrap_or_else(|_| unreachable!("empty record"))
     }
 }
+
+/// Normalises every field with `normalize` (one field's id and value; `Ok(None)`: empty, so
+/// dropped): what each module's [`CanonicalRecord::from_fields`] does.
+pub(crate) fn normalize_fields(
+    fields: FieldMap,
+    normalize: impl Fn(
+        &str,
+        crate::value::FieldValue,
+    ) -> Result<Option<crate::value::FieldValue>, RecordError>,
+) -> Result<FieldMap, RecordError> {
+    let mut out = FieldMap::new();
+    for (id, value) in fields {
+        if let Some(v) = normalize(&id, value)? {
+            out.insert(id, v);
+        }
+    }
+    Ok(out)
+}
+
+/// The plumbing of a canonical record type `$ty { fields: FieldMap }`: the `FieldMap`
+/// conversions its serde form goes through (`#[serde(try_from = "FieldMap", into =
+/// "FieldMap")]`, so a deserialised record is normalised too) and its text accessor.
+macro_rules! field_record {
+    ($ty:ident) => {
+        impl TryFrom<$crate::value::FieldMap> for $ty {
+            type Error = $crate::error::RecordError;
+            fn try_from(fields: $crate::value::FieldMap) -> Result<Self, Self::Error> {
+                <Self as $crate::record::CanonicalRecord>::from_fields(fields)
+            }
+        }
+
+        impl From<$ty> for $crate::value::FieldMap {
+            fn from(r: $ty) -> Self {
+                r.fields
+            }
+        }
+
+        impl $ty {
+            /// A text field (None when absent or not a text).
+            #[must_use]
+            pub fn text(&self, id: &str) -> Option<&str> {
+                match self.fields.get(id) {
+                    Some($crate::value::FieldValue::Text(s)) => Some(s),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+pub(crate) use field_record;

@@ -26,6 +26,17 @@ pub enum FieldValue {
 }
 
 impl FieldValue {
+    /// What kind of value this is, as an error message says it ("a text", "a list"...).
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Text(_) => "a text",
+            Self::List(_) => "a list",
+            Self::Date(_) => "a date",
+            Self::Bool(_) => "a boolean",
+        }
+    }
+
     /// Short human-readable rendering, used by the dry-run preview.
     #[must_use]
     pub fn display(&self) -> String {

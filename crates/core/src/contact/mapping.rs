@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{ms_field, CrmField, CrmType, MsContent, MsField, MsShape, MS_CONTACT_FIELDS};
 use super::record::ContactRecord;
-use crate::error::{MappingError, RecordError};
+use crate::error::{json_kind, MappingError, RecordError};
 use crate::record::CanonicalRecord;
 use crate::value::{normalize_text, FieldMap, FieldValue};
 use crate::Side;
@@ -312,23 +312,8 @@ pub struct ValidatedMapping {
     pub warnings: Vec<MappingIssue>,
 }
 
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn mismatch(field: &str, expected: &str, found: &Value) -> RecordError {
-    RecordError::TypeMismatch {
-        field: field.to_owned(),
-        expected: expected.to_owned(),
-        found: json_kind(found).to_owned(),
-    }
+    RecordError::mismatch(field, expected, json_kind(found))
 }
 
 /// Reads a CRM value as text (lookups as their `name`).

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fields::{ms_field, MsContent, MsShape};
 use crate::error::RecordError;
-use crate::record::CanonicalRecord;
+use crate::record::{field_record, normalize_fields, CanonicalRecord};
 use crate::value::{normalize_list, normalize_text, FieldMap, FieldValue};
 
 /// A contact's canonical, normalised projection. Keys are Microsoft field ids
@@ -15,29 +15,9 @@ pub struct ContactRecord {
     fields: FieldMap,
 }
 
-impl TryFrom<FieldMap> for ContactRecord {
-    type Error = RecordError;
-    fn try_from(fields: FieldMap) -> Result<Self, RecordError> {
-        Self::from_fields(fields)
-    }
-}
-
-impl From<ContactRecord> for FieldMap {
-    fn from(r: ContactRecord) -> Self {
-        r.fields
-    }
-}
+field_record!(ContactRecord);
 
 impl ContactRecord {
-    /// Convenience accessor for a text field.
-    #[must_use]
-    pub fn text(&self, id: &str) -> Option<&str> {
-        match self.fields.get(id) {
-            Some(FieldValue::Text(s)) => Some(s),
-            _ => None,
-        }
-    }
-
     /// Convenience accessor for a list field (empty when absent).
     #[must_use]
     pub fn list(&self, id: &str) -> &[String] {
@@ -54,20 +34,13 @@ pub(crate) fn normalize_value(
     value: FieldValue,
 ) -> Result<Option<FieldValue>, RecordError> {
     let field = ms_field(id).ok_or_else(|| RecordError::UnknownField(id.to_owned()))?;
-    let mismatch = |found: &FieldValue| RecordError::TypeMismatch {
-        field: id.to_owned(),
-        expected: match (field.shape, field.content) {
-            (_, MsContent::Date) => "a date".to_owned(),
-            (MsShape::Scalar, _) => "a text".to_owned(),
-            (MsShape::List { .. }, _) => "a list of texts".to_owned(),
-        },
-        found: match found {
-            FieldValue::Text(_) => "a text",
-            FieldValue::List(_) => "a list",
-            FieldValue::Date(_) => "a date",
-            FieldValue::Bool(_) => "a boolean",
-        }
-        .to_owned(),
+    let mismatch = |found: &FieldValue| {
+        let expected = match (field.shape, field.content) {
+            (_, MsContent::Date) => "a date",
+            (MsShape::Scalar, _) => "a text",
+            (MsShape::List { .. }, _) => "a list of texts",
+        };
+        RecordError::mismatch(id, expected, found.kind())
     };
     let form = field.content.text_form();
     match (field.shape, field.content, value) {
@@ -91,13 +64,9 @@ impl CanonicalRecord for ContactRecord {
     }
 
     fn from_fields(fields: FieldMap) -> Result<Self, RecordError> {
-        let mut out = FieldMap::new();
-        for (id, value) in fields {
-            if let Some(v) = normalize_value(&id, value)? {
-                out.insert(id, v);
-            }
-        }
-        Ok(Self { fields: out })
+        Ok(Self {
+            fields: normalize_fields(fields, normalize_value)?,
+        })
     }
 
     fn natural_key(&self) -> Option<String> {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTim
 use serde_json::{json, Map, Value};
 
 use super::record::{EventRecord, When};
-use crate::error::RecordError;
+use crate::error::{json_kind, RecordError};
 
 /// The CRM fields this mapping reads (besides `id`, `Owner`, times): what a listing asks for.
 pub const CRM_EVENT_FIELDS: &[&str] = &[
@@ -29,23 +29,8 @@ pub const MAX_CRM_DESCRIPTION: usize = 32_000;
 /// flows back to Outlook, so both sides agree.
 pub const UNTITLED: &str = "(no title)";
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn mismatch(field: &str, expected: &str, found: &Value) -> RecordError {
-    RecordError::TypeMismatch {
-        field: field.to_owned(),
-        expected: expected.to_owned(),
-        found: kind(found).to_owned(),
-    }
+    RecordError::mismatch(field, expected, json_kind(found))
 }
 
 fn opt_text<'a>(field: &str, v: Option<&'a Value>) -> Result<Option<&'a str>, RecordError> {

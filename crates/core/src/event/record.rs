@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::RecordError;
-use crate::record::CanonicalRecord;
+use crate::record::{field_record, normalize_fields, CanonicalRecord};
 use crate::value::{normalize_text, FieldMap, FieldValue, TextForm};
 
 /// The canonical field ids of an event.
@@ -133,18 +133,7 @@ pub struct EventRecord {
     fields: FieldMap,
 }
 
-impl TryFrom<FieldMap> for EventRecord {
-    type Error = RecordError;
-    fn try_from(fields: FieldMap) -> Result<Self, RecordError> {
-        Self::from_fields(fields)
-    }
-}
-
-impl From<EventRecord> for FieldMap {
-    fn from(r: EventRecord) -> Self {
-        r.fields
-    }
-}
+field_record!(EventRecord);
 
 impl EventRecord {
     /// Builds a record from its parts (empty texts are dropped).
@@ -167,15 +156,6 @@ impl EventRecord {
             f.insert("when".to_owned(), FieldValue::Text(w.to_string()));
         }
         Self::from_fields(f)
-    }
-
-    /// A text field (`subject`, `location`, `body`).
-    #[must_use]
-    pub fn text(&self, id: &str) -> Option<&str> {
-        match self.fields.get(id) {
-            Some(FieldValue::Text(s)) => Some(s),
-            _ => None,
-        }
     }
 
     /// The title.
@@ -259,17 +239,7 @@ fn normalize(id: &str, value: FieldValue) -> Result<Option<FieldValue>, RecordEr
 }
 
 fn mismatch(id: &str, expected: &str, found: &FieldValue) -> RecordError {
-    RecordError::TypeMismatch {
-        field: id.to_owned(),
-        expected: expected.to_owned(),
-        found: match found {
-            FieldValue::Text(_) => "a text",
-            FieldValue::List(_) => "a list",
-            FieldValue::Date(_) => "a date",
-            FieldValue::Bool(_) => "a boolean",
-        }
-        .to_owned(),
-    }
+    RecordError::mismatch(id, expected, found.kind())
 }
 
 impl CanonicalRecord for EventRecord {
@@ -280,13 +250,9 @@ impl CanonicalRecord for EventRecord {
     }
 
     fn from_fields(fields: FieldMap) -> Result<Self, RecordError> {
-        let mut out = FieldMap::new();
-        for (id, value) in fields {
-            if let Some(v) = normalize(&id, value)? {
-                out.insert(id, v);
-            }
-        }
-        Ok(Self { fields: out })
+        Ok(Self {
+            fields: normalize_fields(fields, normalize)?,
+        })
     }
 
     /// Events have no reliable natural key (titles and times repeat): unlinked events are

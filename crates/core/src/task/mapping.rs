@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::record::TaskRecord;
-use crate::error::RecordError;
+use crate::error::{json_kind, RecordError};
 use crate::record::CanonicalRecord;
 use crate::value::{FieldMap, FieldValue};
 
@@ -207,23 +207,8 @@ const STATUS: &str = "Status";
 const PRIORITY: &str = "Priority";
 const DESCRIPTION: &str = "Description";
 
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn mismatch(field: &str, expected: &str, found: &Value) -> RecordError {
-    RecordError::TypeMismatch {
-        field: field.to_owned(),
-        expected: expected.to_owned(),
-        found: json_kind(found).to_owned(),
-    }
+    RecordError::mismatch(field, expected, json_kind(found))
 }
 
 fn opt_str<'a>(field: &str, v: Option<&'a Value>) -> Result<Option<&'a str>, RecordError> {

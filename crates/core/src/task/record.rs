@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::mapping::{TodoImportance, TodoStatus};
 use crate::error::RecordError;
-use crate::record::CanonicalRecord;
+use crate::record::{field_record, normalize_fields, CanonicalRecord};
 use crate::value::{normalize_text, FieldMap, FieldValue, TextForm};
 
 /// The canonical task fields (To Do ids): `title`, `dueDateTime` (a date), `status` and
@@ -19,29 +19,9 @@ pub struct TaskRecord {
     fields: FieldMap,
 }
 
-impl TryFrom<FieldMap> for TaskRecord {
-    type Error = RecordError;
-    fn try_from(fields: FieldMap) -> Result<Self, RecordError> {
-        Self::from_fields(fields)
-    }
-}
-
-impl From<TaskRecord> for FieldMap {
-    fn from(r: TaskRecord) -> Self {
-        r.fields
-    }
-}
+field_record!(TaskRecord);
 
 impl TaskRecord {
-    /// Convenience accessor for a text field.
-    #[must_use]
-    pub fn text(&self, id: &str) -> Option<&str> {
-        match self.fields.get(id) {
-            Some(FieldValue::Text(s)) => Some(s),
-            _ => None,
-        }
-    }
-
     /// The subject (`title`).
     #[must_use]
     pub fn title(&self) -> Option<&str> {
@@ -70,22 +50,8 @@ impl TaskRecord {
     }
 }
 
-fn found(v: &FieldValue) -> String {
-    match v {
-        FieldValue::Text(_) => "a text",
-        FieldValue::List(_) => "a list",
-        FieldValue::Date(_) => "a date",
-        FieldValue::Bool(_) => "a boolean",
-    }
-    .to_owned()
-}
-
 fn mismatch(id: &str, expected: &str, v: &FieldValue) -> RecordError {
-    RecordError::TypeMismatch {
-        field: id.to_owned(),
-        expected: expected.to_owned(),
-        found: found(v),
-    }
+    RecordError::mismatch(id, expected, v.kind())
 }
 
 /// Normalises one value of the canonical field `id`; `Ok(None)` when it is empty.
@@ -132,13 +98,9 @@ impl CanonicalRecord for TaskRecord {
     }
 
     fn from_fields(fields: FieldMap) -> Result<Self, RecordError> {
-        let mut out = FieldMap::new();
-        for (id, value) in fields {
-            if let Some(v) = normalize_value(&id, value)? {
-                out.insert(id, v);
-            }
-        }
-        Ok(Self { fields: out })
+        Ok(Self {
+            fields: normalize_fields(fields, normalize_value)?,
+        })
     }
 
     /// Tasks have no reliable natural key (two tasks may share subject and date).
