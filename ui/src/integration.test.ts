@@ -327,6 +327,33 @@ describe("mountIntegration", () => {
     expect(root.querySelector<HTMLInputElement>("#delete-contacts")?.checked).toBe(true);
   });
 
+  it("puts the delete checkbox back when saving it fails", async () => {
+    const backend = new Fake();
+    backend.modules = {
+      status: "ok",
+      data: [view("events"), view("contacts", { enabled: true, status: { kind: "active" } }), view("tasks")],
+    };
+    backend.setDeletePropagation = async () => ({ status: "error", error: { code: "store", message: "disk full" } });
+    await mountIntegration(root, backend, t);
+    root.querySelector<HTMLInputElement>("#delete-contacts")?.click();
+    await settle();
+    expect(root.querySelector<HTMLInputElement>("#delete-contacts")?.checked).toBe(false);
+    expect(root.querySelector("#message-contacts")?.textContent).toBe("disk full");
+  });
+
+  it("keeps an unchanged card in place when the modules are listed again", async () => {
+    const backend = new Fake();
+    backend.modules = {
+      status: "ok",
+      data: [view("events"), view("contacts", { enabled: true, status: { kind: "active" } }), view("tasks")],
+    };
+    await mountIntegration(root, backend, t);
+    const before = root.querySelector("#module-contacts");
+    backend.emit({ kind: "finished", module: "contacts", result: { kind: "completed", executed: 0, writes: 0 } });
+    await settle();
+    expect(root.querySelector("#module-contacts")).toBe(before);
+  });
+
   it("says why Sync now cannot run", async () => {
     const backend = new Fake();
     backend.modules = {

@@ -414,12 +414,14 @@ export async function mountIntegration(
   }
 
   /** Puts the card of `view` in place, keeping the keyboard focus on the same control. */
-  const replaceCard = (view: ModuleView) => {
+  const replaceCard = (view: ModuleView, force = false) => {
+    const old = list.querySelector(`#module-${view.module}`);
+    // Unchanged: keep the card (and whatever the user is about to click).
+    if (!force && old && JSON.stringify(views.get(view.module)) === JSON.stringify(view)) return;
     views.set(view.module, view);
     const focused = document.activeElement instanceof HTMLElement ? document.activeElement.id : "";
     const card = moduleCard(view, t, moduleHandlers);
     renderProgress(card, view.module, progress.get(view.module) ?? null, t, now());
-    const old = list.querySelector(`#module-${view.module}`);
     if (old) old.replaceWith(card);
     else list.append(card);
     if (focused && card.querySelector(`#${focused}`)) card.querySelector<HTMLElement>(`#${focused}`)?.focus();
@@ -438,7 +440,7 @@ export async function mountIntegration(
       return false;
     }
     list.querySelector("#load-error")?.remove();
-    result.data.forEach(replaceCard);
+    result.data.forEach((v) => replaceCard(v));
     showState(lastState);
     return true;
   }
@@ -572,7 +574,7 @@ export async function mountIntegration(
     const result = await backend.setDeletePropagation(module, on);
     if (result.status === "error") {
       const view = views.get(module);
-      if (view) replaceCard(view);
+      if (view) replaceCard(view, true);
       showModuleMessage(list, module, result.error, t);
       return;
     }

@@ -705,3 +705,66 @@ async fn a_guard_pause_waits_for_the_users_confirmation() {
     .await;
     drop(keyring);
 }
+
+#[tokio::test]
+async fn events_and_tasks_enable_through_their_preview_and_sync() {
+    const TEST: &str = "sync_events_tasks";
+    let keyring = Keyring::start();
+    let player = Arc::new(BrowserPlayer::start(AIKO, AIKO));
+    let app = App::launch(TEST, launch(&keyring, &player, false), |_| {}).await;
+    app.run(move |b| async move {
+        click(&b, "#connect-zoho").await;
+        b.wait_for("#account-zoho[data-state='connected']", SYNC_WAIT)
+            .await
+            .unwrap();
+        click(&b, "#connect-microsoft").await;
+        b.wait_for("#sync-state[data-state='idle']", SYNC_WAIT)
+            .await
+            .unwrap();
+        for (module, noun) in [("events", "event"), ("tasks", "task")] {
+            // No mapping dialog for these: straight to the preview.
+            click(&b, &format!("#enable-{module}")).await;
+            let first = text_of(&b, "#preview-dialog-body p").await;
+            assert!(
+                first.ends_with("will be copied to Microsoft 365.") && first.contains(noun),
+                "{first}"
+            );
+            assert!(b.find("#mapping-dialog").await.unwrap().is_none());
+            screenshot(&b, TEST, &format!("preview-{module}")).await;
+            click(&b, "#preview-dialog-confirm").await;
+            wait_text(&b, &format!("#status-{module}"), "Active").await;
+            let counts = b
+                .wait_for_text(&format!("#counts-{module}"), SYNC_WAIT, |t| {
+                    t.contains(" synced")
+                })
+                .await
+                .expect("the first sync's counts");
+            let failures = match b.find(&format!("#failures-{module} ul")).await.unwrap() {
+                Some(list) => b.text(&list).await.unwrap(),
+                None => String::new(),
+            };
+            // Records that cannot sync are counted and each is listed with its reason.
+            let failing = counts
+                .split(" · ")
+                .find_map(|p| p.strip_suffix(" failing"))
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or_else(|| panic!("no failing count in {counts}"));
+            let lines: Vec<&str> = failures.lines().filter(|l| !l.is_empty()).collect();
+            assert_eq!(lines.len(), failing.min(20), "{counts}: {failures}");
+            assert!(lines.iter().all(|l| l.contains(": ")), "{failures}");
+            let message = b
+                .find(&format!("#message-{module}"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                b.text(&message).await.unwrap(),
+                "",
+                "no error under {module}"
+            );
+        }
+        screenshot(&b, TEST, "all-enabled").await;
+    })
+    .await;
+    drop(keyring);
+}
