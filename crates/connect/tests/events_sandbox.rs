@@ -3,10 +3,8 @@
 
 mod common;
 
-use std::sync::atomic::AtomicBool;
-
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use common::{new_store_for, AIKO, BEN};
+use common::{new_store_for, runner_round, AIKO, BEN};
 use crmsync_connect::{connect_events, SystemClock, ZohoEvents};
 use crmsync_core::event::EventRecord;
 use crmsync_engine::{disable_module, ModuleKind, RoundOptions, RoundOutcome};
@@ -698,15 +696,7 @@ fn through_the_module_interface_the_preview_writes_nothing_and_shows_series_as_f
     let ids = env.crm_create(AIKO, "ui", vec![meeting("Previewed", 90)]);
     let store = new_store_for(&env.dir.path().join("modules.db"), M);
     store.disable(M, Utc::now()).unwrap();
-    let modules = env
-        .rt
-        .block_on(crmsync_connect::connect_modules(
-            env.graph_client.clone(),
-            env.zoho_client.clone(),
-            env.rt.handle().clone(),
-        ))
-        .unwrap();
-    let mut runner = crmsync_connect::SyncRunner::new(store, modules);
+    let mut runner = env.runner(store);
     assert!(runner.is_connected(M));
     let calendars = |env: &Env| {
         env.rt
@@ -741,27 +731,11 @@ fn through_the_module_interface_the_preview_writes_nothing_and_shows_series_as_f
     assert!(env.graph_invitations().is_empty());
 
     runner.store.enable(M, Utc::now()).unwrap();
-    let d = runner
-        .round(
-            M,
-            &SystemClock,
-            RoundOptions::default(),
-            &AtomicBool::new(false),
-            &|_| {},
-        )
-        .unwrap();
+    let d = runner_round(&mut runner, M).unwrap();
     assert_eq!(d.outcome, RoundOutcome::Completed, "{d:?}");
     assert!(d.writes >= plan.create_in_graph, "{d:?}");
     assert_eq!(calendars(&env), before + 1);
-    let d = runner
-        .round(
-            M,
-            &SystemClock,
-            RoundOptions::default(),
-            &AtomicBool::new(false),
-            &|_| {},
-        )
-        .unwrap();
+    let d = runner_round(&mut runner, M).unwrap();
     assert!(d.in_sync(), "{d:?}");
     // The series stays listed as failing in later rounds too (it is still not synced).
     assert!(

@@ -5,23 +5,9 @@
 mod common;
 
 use common::*;
-use crmsync_connect::{connect_modules, SyncRunner, SystemClock, CONTACT_FOLDER_NAME};
+use crmsync_connect::{SystemClock, CONTACT_FOLDER_NAME};
 use crmsync_core::contact::{ContactMapping, MappingEntry};
-use crmsync_engine::RoundOptions;
 use serde_json::json;
-use std::sync::atomic::AtomicBool;
-
-fn runner(env: &Env, store: crmsync_engine::Store) -> SyncRunner {
-    let modules = env
-        .rt
-        .block_on(connect_modules(
-            env.graph_client.clone(),
-            env.zoho_client.clone(),
-            env.rt.handle().clone(),
-        ))
-        .unwrap();
-    SyncRunner::new(store, modules)
-}
 
 fn folder_exists(env: &Env) -> bool {
     env.rt
@@ -50,7 +36,7 @@ fn the_preview_before_enabling_counts_the_plan_and_writes_nothing() {
     );
     let store = new_store(&env.dir.path().join("preview.db"));
     store.disable(M, chrono::Utc::now()).unwrap();
-    let mut runner = runner(&env, store);
+    let mut runner = env.runner(store);
 
     let digest = runner.preview(M, &SystemClock).unwrap();
     let plan = digest.plan.expect("a plan");
@@ -67,15 +53,7 @@ fn the_preview_before_enabling_counts_the_plan_and_writes_nothing() {
 
     // Enabling then runs the plan the preview showed.
     runner.store.enable(M, chrono::Utc::now()).unwrap();
-    let d = runner
-        .round(
-            M,
-            &SystemClock,
-            RoundOptions::default(),
-            &AtomicBool::new(false),
-            &|_| {},
-        )
-        .unwrap();
+    let d = runner_round(&mut runner, M).unwrap();
     assert_eq!(d.outcome, crmsync_engine::RoundOutcome::Completed);
     assert!(d.writes >= plan.create_in_graph, "{d:?}");
     assert!(folder_exists(&env));
@@ -88,7 +66,7 @@ fn a_stored_mapping_with_a_custom_field_is_applied_by_the_next_round() {
         &mut env.store,
         crmsync_engine::Store::open_in_memory().unwrap(),
     );
-    let mut runner = runner(&env, store);
+    let mut runner = env.runner(store);
     // An admin adds a custom field after the app connected: the mapping dialog's field list
     // (read afresh) offers it.
     env.zoho(
@@ -122,15 +100,7 @@ fn a_stored_mapping_with_a_custom_field_is_applied_by_the_next_round() {
         .set_field_mapping(M, Some(&serde_json::to_string(&mapping).unwrap()))
         .unwrap();
     for _ in 0..4 {
-        let d = runner
-            .round(
-                M,
-                &SystemClock,
-                RoundOptions::default(),
-                &AtomicBool::new(false),
-                &|_| {},
-            )
-            .unwrap();
+        let d = runner_round(&mut runner, M).unwrap();
         assert!(d.failures.is_empty(), "{:?}", d.failures);
         if d.in_sync() {
             break;
@@ -166,15 +136,7 @@ fn a_stored_mapping_with_a_custom_field_is_applied_by_the_next_round() {
         ))
         .unwrap();
     for _ in 0..4 {
-        let d = runner
-            .round(
-                M,
-                &SystemClock,
-                RoundOptions::default(),
-                &AtomicBool::new(false),
-                &|_| {},
-            )
-            .unwrap();
+        let d = runner_round(&mut runner, M).unwrap();
         if d.in_sync() {
             break;
         }
@@ -192,14 +154,6 @@ fn a_stored_mapping_with_a_custom_field_is_applied_by_the_next_round() {
         .store
         .set_field_mapping(M, Some(&serde_json::to_string(&bad).unwrap()))
         .unwrap();
-    let err = runner
-        .round(
-            M,
-            &SystemClock,
-            RoundOptions::default(),
-            &AtomicBool::new(false),
-            &|_| {},
-        )
-        .unwrap_err();
+    let err = runner_round(&mut runner, M).unwrap_err();
     assert!(err.to_string().contains("No_Such_Field"), "{err}");
 }

@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::sync::atomic::AtomicBool;
-
-use common::{control, new_store_for, AIKO, BEN};
+use common::{control, new_store_for, runner_round, AIKO, BEN};
 use crmsync_connect::tasks::{task_stamp, TASK_LIST_EXTENSION};
 use crmsync_connect::{SystemClock, ZohoTasks, TASK_LIST_NAME};
 use crmsync_core::task::TaskRecord;
@@ -583,19 +581,10 @@ fn bad_input_fails_on_its_own_and_the_rest_syncs() {
 
 #[test]
 fn the_module_interface_previews_syncs_and_disables_tasks() {
-    use crmsync_connect::{connect_modules, SyncRunner};
     let env = Env::new();
-    let modules = env
-        .rt
-        .block_on(connect_modules(
-            env.graph_client.clone(),
-            env.zoho_client.clone(),
-            env.rt.handle().clone(),
-        ))
-        .unwrap();
     let store = new_store_for(&env.dir.path().join("runner.db"), T);
     store.disable(T, chrono::Utc::now()).unwrap();
-    let mut runner = SyncRunner::new(store, modules);
+    let mut runner = env.runner(store);
     assert!(runner.is_connected(T));
 
     // The preview before enabling counts the seed's eligible tasks and creates no list.
@@ -609,15 +598,7 @@ fn the_module_interface_previews_syncs_and_disables_tasks() {
     runner.store.enable(T, chrono::Utc::now()).unwrap();
     let mut in_sync = false;
     for _ in 0..6 {
-        let d = runner
-            .round(
-                T,
-                &SystemClock,
-                RoundOptions::default(),
-                &AtomicBool::new(false),
-                &|_| {},
-            )
-            .unwrap();
+        let d = runner_round(&mut runner, T).unwrap();
         assert!(d.failures.is_empty(), "{:?}", d.failures);
         if d.in_sync() {
             in_sync = true;

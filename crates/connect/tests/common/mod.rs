@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crmsync_connect::{
-    connect_contacts, connect_events, connect_tasks, run_contacts_round, run_tasks_round, Adapter,
-    ControlTokens, GraphContacts, GraphEvents, GraphTasks, SystemClock, ZohoContacts, ZohoEvents,
-    ZohoTasks,
+    connect_contacts, connect_events, connect_modules, connect_tasks, run_contacts_round,
+    run_tasks_round, Adapter, ControlTokens, GraphContacts, GraphEvents, GraphTasks, ModuleError,
+    RoundDigest, SyncRunner, SystemClock, ZohoContacts, ZohoEvents, ZohoTasks,
 };
 use crmsync_core::contact::ContactRecord;
 use crmsync_core::event::EventRecord;
@@ -285,6 +285,35 @@ impl<C: TestModule> ModuleEnv<C> {
             serde_json::from_value(item.get("singleValueExtendedProperties")?.clone()).ok()?;
         self.graph_client.stamp_of(Some(&p))
     }
+}
+
+impl<C: TestModule> ModuleEnv<C> {
+    /// The app's interface over every module (what the worker and the shell use), on `store`.
+    pub fn runner(&self, store: Store) -> SyncRunner {
+        let modules = self
+            .rt
+            .block_on(connect_modules(
+                self.graph_client.clone(),
+                self.zoho_client.clone(),
+                self.rt.handle().clone(),
+            ))
+            .unwrap();
+        SyncRunner::new(store, modules)
+    }
+}
+
+/// One round of `module` through the module interface, with the default options.
+pub fn runner_round(
+    runner: &mut SyncRunner,
+    module: ModuleKind,
+) -> Result<RoundDigest, ModuleError> {
+    runner.round(
+        module,
+        &SystemClock,
+        RoundOptions::default(),
+        &AtomicBool::new(false),
+        &|_| {},
+    )
 }
 
 impl ModuleEnv<ZohoContacts> {
