@@ -183,8 +183,15 @@ pub fn run() {
     app.run(|app, event| {
         if let tauri::RunEvent::Exit = event {
             // Stop the worker between two actions, then save the sandbox's demo data.
+            // Bounded: this runs on the main thread, which the worker's tray updates also need.
             if let Some(sync) = app.try_state::<sync::SyncService>() {
-                tauri::async_runtime::block_on(sync.stop());
+                let stopped = tauri::async_runtime::block_on(tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    sync.stop(),
+                ));
+                if stopped.is_err() {
+                    tracing::warn!("the sync worker did not stop within 5 s; exiting anyway");
+                }
             }
             if let Some(sandbox) = app.try_state::<Sandbox>() {
                 sandbox.stop();

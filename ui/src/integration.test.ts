@@ -364,7 +364,7 @@ describe("mountIntegration", () => {
     click("sync-contacts");
     await settle();
     expect(root.querySelector("#message-contacts")?.textContent).toBe(
-      "The sync is not running: connect both accounts first",
+      "The sync is not running: Connect both accounts to start syncing.",
     );
   });
 

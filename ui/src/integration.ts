@@ -353,6 +353,11 @@ export async function mountIntegration(
   };
 
   let lastState: SyncState = { kind: "starting" };
+  // "Not syncing" in the UI's own words, from what the sync said it is doing.
+  const explain = (error: CommandError): CommandError =>
+    error.code === "not_syncing" && !["idle", "syncing", "starting"].includes(lastState.kind)
+      ? { code: error.code, message: syncStateText(lastState, t) }
+      : error;
   const needsAttention = () =>
     [...views.values()].some((v) => v.enabled && ["paused", "error", "needs_sign_in"].includes(v.status.kind));
 
@@ -462,7 +467,7 @@ export async function mountIntegration(
     showModuleMessage(list, module, null);
     const fail = (error: CommandError) => {
       done();
-      showModuleMessage(list, module, error, t);
+      showModuleMessage(list, module, explain(error), t);
     };
     if (!current.zoho) {
       fail({ code: "zoho_not_connected", message: t("errorZohoNotConnected") });
@@ -534,7 +539,7 @@ export async function mountIntegration(
     const result = await backend.disableModule(module);
     if (result.status === "error") {
       done();
-      showModuleMessage(list, module, result.error, t);
+      showModuleMessage(list, module, explain(result.error), t);
       return;
     }
     progress.delete(module);
@@ -558,7 +563,7 @@ export async function mountIntegration(
     const result = await backend.confirmDeletes(module);
     if (result.status === "error") {
       done();
-      showModuleMessage(list, module, result.error, t);
+      showModuleMessage(list, module, explain(result.error), t);
       return;
     }
     replaceCard(result.data);
@@ -567,7 +572,7 @@ export async function mountIntegration(
   async function syncNow(module: Module) {
     showModuleMessage(list, module, null);
     const result = await backend.syncNow();
-    if (result.status === "error") showModuleMessage(list, module, result.error, t);
+    if (result.status === "error") showModuleMessage(list, module, explain(result.error), t);
   }
 
   async function setDeletePropagation(module: Module, on: boolean) {
@@ -575,7 +580,7 @@ export async function mountIntegration(
     if (result.status === "error") {
       const view = views.get(module);
       if (view) replaceCard(view, true);
-      showModuleMessage(list, module, result.error, t);
+      showModuleMessage(list, module, explain(result.error), t);
       return;
     }
     replaceCard(result.data);
