@@ -16,8 +16,8 @@ use tauri::{AppHandle, Manager, State};
 use tauri_plugin_opener::OpenerExt;
 
 use crmsync_auth::{
-    microsoft, zoho, AuthError, BrowserOpener, CancelHandle, KeyringStore, Session, SignInOptions,
-    TokenSet, TokenStore,
+    microsoft, zoho, AuthError, BrowserOpener, CancelHandle, KeyringStore, Session,
+    SessionOnlyStore, SignInOptions, TokenSet, TokenStore,
 };
 use crmsync_engine::{Account, Service as EngineService};
 
@@ -138,6 +138,9 @@ pub struct Connections {
     /// one) and the handle that cancels it.
     pending: Mutex<HashMap<Service, (u64, CancelHandle)>>,
     tickets: std::sync::atomic::AtomicU64,
+    /// Where sign-ins live when the computer has no keychain and the user opted in to
+    /// keeping them in memory for this run (Settings). One for the whole run.
+    memory: Arc<SessionOnlyStore>,
 }
 
 impl Connections {
@@ -152,6 +155,20 @@ impl Connections {
             http,
             pending: Mutex::new(HashMap::new()),
             tickets: std::sync::atomic::AtomicU64::new(0),
+            memory: Arc::new(SessionOnlyStore::new()),
+        }
+    }
+
+    /// Where tokens are kept: the OS keychain; with none, this run's memory if the user
+    /// opted in (`memory_sign_in`), else [`AuthError::NoKeychain`]. Never a file.
+    pub(crate) fn token_store(
+        &self,
+        memory_sign_in: bool,
+    ) -> Result<Arc<dyn TokenStore>, AuthError> {
+        match KeyringStore::open() {
+            Ok(keychain) => Ok(Arc::new(keychain)),
+            Err(AuthError::NoKeychain(_)) if memory_sign_in => Ok(self.memory.clone()),
+            Err(e) => Err(e),
         }
     }
 
@@ -409,7 +426,7 @@ pub async fn connect_service(
 ) -> Result<AccountView, CommandError> {
     let endpoints = connections.endpoints()?.clone();
     // Fail before opening the browser when tokens could not be kept.
-    let keychain: Arc<dyn TokenStore> = Arc::new(KeyringStore::open()?);
+    let keychain = connections.token_store(crate::settings::prefs(app).memory_sign_in)?;
     let pending = connections.begin(service)?;
     let mut opts = SignInOptions::new(opener(app));
     opts.cancel = pending.cancel.clone();
@@ -531,7 +548,7 @@ pub async fn disconnect(
     let account = state.with_store(|store| Ok(store.account(engine_service)?))?;
     if let Some(account) = account {
         let key = keychain_key(engine_service, &account.email);
-        match KeyringStore::open() {
+        match connections.token_store(crate::settings::prefs(&app).memory_sign_in) {
             Ok(keychain) => {
                 let deleted = tokio::task::spawn_blocking(move || keychain.delete(&key))
                     .await

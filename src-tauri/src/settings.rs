@@ -108,6 +108,9 @@ pub struct Prefs {
     pub conflict_policy: PolicyPref,
     pub language: LangPref,
     pub start_at_login: bool,
+    /// The explicit opt-in for a computer with no OS keychain: sign-ins are kept in this
+    /// run's memory only (signed in again at each start), never written anywhere.
+    pub memory_sign_in: bool,
     pub welcome_dismissed: bool,
 }
 
@@ -123,6 +126,7 @@ impl Default for Prefs {
             conflict_policy: PolicyPref::Newest,
             language: LangPref::Os,
             start_at_login: false,
+            memory_sign_in: false,
             welcome_dismissed: false,
         }
     }
@@ -266,6 +270,7 @@ pub struct SettingsInput {
     pub conflict_policy: PolicyPref,
     pub language: LangPref,
     pub start_at_login: bool,
+    pub memory_sign_in: bool,
     pub zoho_client_secret: SecretChange,
 }
 
@@ -291,6 +296,8 @@ pub struct SettingsView {
     pub zoho_client_secret_saved: bool,
     /// This computer has an OS keychain.
     pub keychain_available: bool,
+    /// Without a keychain, sign-ins are kept in memory for this run (the user's opt-in).
+    pub memory_sign_in: bool,
     pub welcome_dismissed: bool,
     /// Where the store, preferences and diagnostics live.
     pub data_dir: String,
@@ -497,6 +504,7 @@ impl SettingsInput {
             conflict_policy: self.conflict_policy,
             language: self.language,
             start_at_login: self.start_at_login,
+            memory_sign_in: self.memory_sign_in,
             welcome_dismissed: old.welcome_dismissed,
         }
     }
@@ -630,6 +638,7 @@ async fn view<R: Runtime>(app: &AppHandle<R>, state: &AppState, prefs: Prefs) ->
         start_at_login_available: autostart.is_some(),
         zoho_client_secret_saved: secret_saved,
         keychain_available: keychain,
+        memory_sign_in: prefs.memory_sign_in,
         welcome_dismissed: prefs.welcome_dismissed,
         data_dir: state.data_dir.clone(),
     }
@@ -760,6 +769,7 @@ mod tests {
             conflict_policy: PolicyPref::Newest,
             language: LangPref::Os,
             start_at_login: false,
+            memory_sign_in: false,
             zoho_client_secret: SecretChange::Keep,
         }
     }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use tauri::{AppHandle, Manager};
 use tokio::sync::broadcast::error::RecvError;
 
-use crmsync_auth::{AuthError, KeyringStore, Session, TokenStore};
+use crmsync_auth::{AuthError, Session};
 use crmsync_connect::{
     connect_modules, ConnectError, ModuleError, RoundDigest, SessionTokens, SyncRunner, SystemClock,
 };
@@ -357,8 +357,9 @@ async fn build_runner(app: &AppHandle) -> Result<(SyncRunner, Sessions), NotRunn
         .endpoints()
         .map_err(|e| NotRunning::Failed(e.message))?
         .clone();
-    let keychain: Arc<dyn TokenStore> =
-        Arc::new(KeyringStore::open().map_err(|e| auth_failure(EngineService::Microsoft, e))?);
+    let keychain = connections
+        .token_store(crate::settings::prefs(app).memory_sign_in)
+        .map_err(|e| auth_failure(EngineService::Microsoft, e))?;
     let http = connections.http.clone();
     let load = |service: EngineService, email: String| {
         let keychain = keychain.clone();

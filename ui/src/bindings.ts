@@ -798,7 +798,7 @@ export type SettingsField = "microsoft_tenant" | "microsoft_client_id" | "zoho_c
 /**
  * The settings as the window edits them.
  */
-export type SettingsInput = { mode: AccountsMode; microsoft_tenant: string; microsoft_client_id: string; zoho_client_id: string; zoho_accounts_server: string; interval_minutes: number; conflict_policy: PolicyPref; language: LangPref; start_at_login: boolean; zoho_client_secret: SecretChange }
+export type SettingsInput = { mode: AccountsMode; microsoft_tenant: string; microsoft_client_id: string; zoho_client_id: string; zoho_accounts_server: string; interval_minutes: number; conflict_policy: PolicyPref; language: LangPref; start_at_login: boolean; memory_sign_in: boolean; zoho_client_secret: SecretChange }
 /**
  * The answer to a save: saved, or the fields to fix (then nothing was saved).
  */
@@ -830,7 +830,11 @@ zoho_client_secret_saved: boolean;
 /**
  * This computer has an OS keychain.
  */
-keychain_available: boolean; welcome_dismissed: boolean; 
+keychain_available: boolean; 
+/**
+ * Without a keychain, sign-ins are kept in memory for this run (the user's opt-in).
+ */
+memory_sign_in: boolean; welcome_dismissed: boolean; 
 /**
  * Where the store, preferences and diagnostics live.
  */

@@ -33,6 +33,7 @@ function view(overrides: Partial<SettingsView> = {}): SettingsView {
     start_at_login_available: true,
     zoho_client_secret_saved: false,
     keychain_available: true,
+    memory_sign_in: false,
     welcome_dismissed: false,
     data_dir: "/home/aiko/.local/share/app.crmsync.desktop",
     ...overrides,
@@ -206,6 +207,27 @@ describe("the settings dialog", () => {
     $("settings-close").click();
     expect(await closed).toBe(true);
     expect(document.getElementById("settings-dialog")).toBeNull();
+  });
+
+  it("offers keeping sign-ins in memory only where there is no keychain", async () => {
+    const withKeychain = fakeBackend();
+    void openSettings(document.body, "en", { backend: withKeychain.backend });
+    await flush();
+    expect($("settings-memory-sign-in-row").hidden).toBe(true);
+    document.body.replaceChildren();
+
+    const { backend, saved } = fakeBackend(view({ keychain_available: false }));
+    void openSettings(document.body, "ja", { backend });
+    await flush();
+    expect($("settings-memory-sign-in-row").hidden).toBe(false);
+    expect(input("settings-memory-sign-in").checked).toBe(false);
+    expect(input("settings-memory-sign-in").getAttribute("aria-describedby")).toBe("settings-memory-sign-in-hint");
+    input("settings-memory-sign-in").click();
+    $("settings-save").click();
+    await flush();
+    expect(saved).toHaveLength(1);
+    expect(saved[0]).toMatchObject({ memory_sign_in: true });
+    expect(input("settings-memory-sign-in").checked).toBe(true);
   });
 
   it("shows real-account problems inline and saves nothing", async () => {

@@ -176,6 +176,7 @@ export function inputOf(view: SettingsView): SettingsInput {
     conflict_policy: view.conflict_policy,
     language: view.language,
     start_at_login: view.start_at_login,
+    memory_sign_in: view.memory_sign_in,
     zoho_client_secret: { kind: "keep" },
   };
 }
@@ -380,6 +381,19 @@ export async function openSettings(host: HTMLElement, lang: Lang, options: Setti
         el("div", { className: "settings-secret-row" }, secretState, secretClear),
       );
       const accounts = section("settings-accounts", m("sectionAccounts"), modeGroup, modeNote, realFields);
+      // The explicit opt-in where there is no keychain: sign-ins kept in memory for this run.
+      const memorySignIn = el("input", { id: "settings-memory-sign-in" });
+      memorySignIn.type = "checkbox";
+      const memoryHint = el("p", { id: "settings-memory-sign-in-hint", className: "settings-hint", text: m("memorySignInHint") });
+      memorySignIn.setAttribute("aria-describedby", memoryHint.id);
+      const memoryRow = el(
+        "div",
+        { id: "settings-memory-sign-in-row" },
+        el("label", { className: "toggle" }, memorySignIn, ` ${m("memorySignIn")}`),
+        memoryHint,
+      );
+      memoryRow.hidden = view.keychain_available && !view.memory_sign_in;
+      accounts.append(memoryRow);
 
       // General
       const language = select("settings-language", LANGUAGES, (l) => m(`lang_${l}`));
@@ -430,6 +444,7 @@ export async function openSettings(host: HTMLElement, lang: Lang, options: Setti
         secretChange = { kind: "keep" };
         language.value = v.language;
         startAtLogin.checked = v.start_at_login;
+        memorySignIn.checked = v.memory_sign_in;
         showSecretState();
         showMode();
       };
@@ -464,6 +479,7 @@ export async function openSettings(host: HTMLElement, lang: Lang, options: Setti
           conflict_policy: policy.value as PolicyPref,
           language: language.value as LangPref,
           start_at_login: startAtLogin.checked,
+          memory_sign_in: memorySignIn.checked,
           zoho_client_secret: secret.value.trim() !== "" ? { kind: "set", value: secret.value } : secretChange,
         });
       const showErrors = (errors: Map<SettingsField, SettingsMessageKey>) => {
@@ -629,6 +645,8 @@ const SETTINGS_EN = {
   secretNoKeychain: "This computer has no keychain, so a client secret cannot be saved.",
   secretWillClear: "The saved client secret will be removed when you save.",
   secretClear: "Remove the saved secret",
+  memorySignIn: "This computer has no keychain: keep my sign-ins in memory until CRM Sync quits",
+  memorySignInHint: "Your sign-ins are then never saved anywhere, and you sign in again each time CRM Sync starts.",
   sectionGeneral: "General",
   language: "Language",
   lang_os: "Same as the system",
@@ -699,6 +717,8 @@ const SETTINGS_JA: Record<SettingsMessageKey, string> = {
   secretNoKeychain: "このコンピューターにはキーチェーンがないため、クライアントシークレットを保存できません。",
   secretWillClear: "保存すると、保存済みのクライアントシークレットを削除します。",
   secretClear: "保存済みのシークレットを削除",
+  memorySignIn: "このコンピューターにはキーチェーンがありません：CRM Sync を終了するまでサインイン情報をメモリーに保持する",
+  memorySignInHint: "サインイン情報はどこにも保存されず、CRM Sync を起動するたびにサインインし直します。",
   sectionGeneral: "全般",
   language: "言語",
   lang_os: "システムと同じ",

@@ -40,6 +40,7 @@ function settings(dismissed = false): SettingsView {
     start_at_login_available: true,
     zoho_client_secret_saved: false,
     keychain_available: true,
+    memory_sign_in: false,
     welcome_dismissed: dismissed,
     data_dir: "/data",
   };

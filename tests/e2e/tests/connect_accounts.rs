@@ -304,7 +304,7 @@ async fn without_a_keychain_connect_is_a_clear_error_and_opens_nothing() {
             text_is(
                 &b,
                 "#account-message-zoho",
-                "Signing in needs a keychain (such as GNOME Keyring or KWallet) to keep your sign-in safe, and this computer has none.",
+                "Signing in needs a keychain (such as GNOME Keyring or KWallet) to keep your sign-in safe, and this computer has none. To sign in anyway, turn on “keep my sign-ins in memory” in Settings.",
             )
             .await;
             let node = b.find("#account-message-zoho").await.unwrap().unwrap();
@@ -317,7 +317,32 @@ async fn without_a_keychain_connect_is_a_clear_error_and_opens_nothing() {
                 .unwrap();
             screenshot(&b, TEST, "01-no-keychain").await;
             assert!(p.opened().is_empty(), "no browser before tokens can be kept");
+
+            // The explicit opt-in: sign-ins kept in memory for this run only.
+            click(&b, "#open-settings").await;
+            b.wait_for("#settings-memory-sign-in-row:not([hidden])", WAIT)
+                .await
+                .expect("offered where there is no keychain");
+            click(&b, "#settings-memory-sign-in").await;
+            click(&b, "#settings-save").await;
+            text_is(&b, "#settings-status", "Settings saved.").await;
+            screenshot(&b, TEST, "02-memory-sign-in").await;
+            click(&b, "#settings-close").await;
+            click(&b, "#connect-zoho").await;
+            b.wait_for("#account-zoho[data-state='connected']", WAIT)
+                .await
+                .expect("connected with the sign-in kept in memory");
+            assert!(p.forms_posted() > 0, "the sign-in page was played");
         })
         .await;
-    assert_eq!(store_in(kept.path()).account(Service::Zoho).unwrap(), None);
+    let zoho = store_in(kept.path()).account(Service::Zoho).unwrap();
+    assert_eq!(zoho.map(|a| a.email).as_deref(), Some(AIKO));
+    let prefs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(kept.path().join("settings.json")).unwrap()).unwrap();
+    assert_eq!(prefs["prefs"]["memory_sign_in"], true, "{prefs}");
+    // Nothing but the store, the preferences and the log was written: no token file.
+    for file in crmsync_e2e::files_under(kept.path()) {
+        let found = crmsync_e2e::tokens_in(&std::fs::read(&file).unwrap(), &[]);
+        assert!(found.is_empty(), "tokens in {}: {found:?}", file.display());
+    }
 }
