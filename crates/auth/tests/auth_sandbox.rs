@@ -470,6 +470,23 @@ fn run_in_keyring_session(test: &str) {
     );
 }
 
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
 #[tokio::test]
 async fn tokens_live_in_a_real_secret_service() {
     if std::env::var("CRMSYNC_KEYRING_CHILD").is_err() {
@@ -516,6 +533,32 @@ async fn tokens_live_in_a_real_secret_service() {
         .unwrap()
         .unwrap();
     assert_eq!(reloaded.access_token().await.unwrap(), a2);
+    // The keychain's file under the private home is encrypted: no token is in any file there.
+    let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap());
+    let files = files_under(&home);
+    assert!(
+        files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("keyrings")),
+        "the keyring daemon wrote its file under {}: {files:?}",
+        home.display()
+    );
+    let secrets = [
+        a2.expose().to_owned(),
+        stored["refresh_token"].as_str().unwrap().to_owned(),
+        minted["access_token"].as_str().unwrap().to_owned(),
+        minted["refresh_token"].as_str().unwrap().to_owned(),
+    ];
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap_or_default();
+        for secret in &secrets {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a token in plain text in {}",
+                file.display()
+            );
+        }
+    }
     session.sign_out().await.unwrap();
     assert!(other.load(session.key()).unwrap().is_none());
     sb.shutdown().await.unwrap();

@@ -220,9 +220,58 @@ impl App {
                 Err(e) => panic!("test task failed: {e}"),
             }
         }
+        // The log goes with the data it describes (tests grep both for secrets).
+        let _ = std::fs::rename(&self.log_path, self.data_dir.path().join(APP_LOG));
         let _ = std::fs::remove_dir_all(&self.artifacts);
         self.data_dir
     }
+}
+
+/// The app's log (stdout and stderr, at debug level), kept in the data directory
+/// [`App::run`] returns.
+pub const APP_LOG: &str = "e2e-app.log";
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// The places in `bytes` that hold a token: one of `secrets`, or anything shaped like a
+/// token the sandbox issues (Microsoft access `EwBsbx.…` and refresh `M.Rsbx.…`, Zoho
+/// `1000.<32 hex>.<32 hex>`), so a token the app held only for a while is caught too.
+pub fn tokens_in(bytes: &[u8], secrets: &[String]) -> Vec<String> {
+    let mut found: Vec<String> = secrets
+        .iter()
+        .filter(|s| !s.is_empty() && bytes.windows(s.len()).any(|w| w == s.as_bytes()))
+        .map(|s| format!("{}…", &s[..s.len().min(12)]))
+        .collect();
+    for prefix in [&b"EwBsbx."[..], b"M.Rsbx."] {
+        if bytes.windows(prefix.len()).any(|w| w == prefix) {
+            found.push(String::from_utf8_lossy(prefix).into_owned());
+        }
+    }
+    let hex = |b: &[u8]| b.len() == 32 && b.iter().all(u8::is_ascii_hexdigit);
+    for (i, w) in bytes.windows(5).enumerate() {
+        if w == b"1000." {
+            let rest = &bytes[i + 5..];
+            if rest.len() >= 65 && hex(&rest[..32]) && rest[32] == b'.' && hex(&rest[33..65]) {
+                found.push("1000.<hex>.<hex>".into());
+            }
+        }
+    }
+    found
 }
 
 /// Waits (up to [`WAIT`]) until no process runs `binary`. Linux: reads /proc.
@@ -253,5 +302,20 @@ fn log_tail(path: &Path) -> String {
 fn verbose_note(msg: &str) {
     if std::env::var_os("CRMSYNC_E2E_VERBOSE").is_some() {
         eprintln!("{msg}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tokens_in;
+
+    #[test]
+    fn tokens_are_found_by_value_and_by_shape() {
+        let zoho = format!("1000.{}.{}", "ab12".repeat(8), "0f".repeat(16));
+        let text = format!("a=EwBsbx.x b=M.Rsbx.y c={zoho} d=secret-value");
+        let found = tokens_in(text.as_bytes(), &["secret-value".into()]);
+        assert_eq!(found.len(), 4, "{found:?}");
+        let clean = "interval 1000.5 seconds; 1000.abc.def; nothing else";
+        assert!(tokens_in(clean.as_bytes(), &["secret-value".into()]).is_empty());
     }
 }

@@ -322,6 +322,22 @@ impl Keyring {
     pub fn env(&self) -> Vec<(String, String)> {
         vec![("DBUS_SESSION_BUS_ADDRESS".into(), self.address.clone())]
     }
+
+    /// The access and refresh tokens the app keeps under `key` (`microsoft:{email}`,
+    /// `zoho:{email}`) in this keychain. Points this test process at the keychain's bus.
+    pub fn stored_tokens(&self, key: &str) -> Vec<String> {
+        std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &self.address);
+        let store = crmsync_auth::KeyringStore::open().expect("the test keychain");
+        let Some(entry) = crmsync_auth::TokenStore::load(&store, key).expect("keychain read")
+        else {
+            return Vec::new();
+        };
+        let set: serde_json::Value = serde_json::from_str(&entry).expect("a token set");
+        ["access_token", "refresh_token"]
+            .iter()
+            .filter_map(|k| set[*k].as_str().map(str::to_owned))
+            .collect()
+    }
 }
 
 impl Drop for Keyring {

@@ -9,7 +9,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crmsync_e2e::{screens_dir, App, Browser, BrowserPlayer, Keyring, Launch, WAIT};
+use crmsync_e2e::{
+    files_under, screens_dir, tokens_in, App, Browser, BrowserPlayer, Keyring, Launch, APP_LOG,
+    WAIT,
+};
 use crmsync_engine::{paths, ModuleKind, Store};
 use serde_json::{json, Value};
 
@@ -271,7 +274,14 @@ fn launch(keyring: &Keyring, player: &BrowserPlayer, japanese: bool) -> Launch {
     Launch { env }
 }
 
+/// The custom CRM field the first enable maps to Microsoft's "Nickname".
+const CUSTOM_FIELD: &str = "Preferred_Name";
+/// The mapping dialog's row for Microsoft's "Nickname".
+const NICKNAME_ROW: &str = "#map-nickName-0";
+
 /// Enable → mapping (Save) → preview (Continue); returns the preview's "to copy" count.
+/// With `shots` (the first enable), the mapping is changed first: "Nickname" ⇐ the custom
+/// CRM field [`CUSTOM_FIELD`].
 async fn enable_contacts(b: &Browser, test: &str, w: &Words, shots: bool) -> usize {
     click(b, "#enable-contacts").await;
     b.wait_for("#mapping-dialog", SYNC_WAIT)
@@ -279,6 +289,14 @@ async fn enable_contacts(b: &Browser, test: &str, w: &Words, shots: bool) -> usi
         .expect("the mapping dialog opens");
     b.wait_for("#mapping-save", WAIT).await.unwrap();
     if shots {
+        let option = format!("{NICKNAME_ROW} option[value='{CUSTOM_FIELD}']");
+        b.wait_for(&option, WAIT)
+            .await
+            .expect("the custom CRM field is offered for Nickname");
+        click(b, &option).await;
+        b.wait_for(&format!("{option}:checked"), WAIT)
+            .await
+            .expect("the custom field is chosen");
         screenshot(b, test, "03-mapping").await;
     }
     click(b, "#mapping-save").await;
@@ -353,7 +371,29 @@ async fn sync_flow(test: &'static str, japanese: bool) {
                 assert!(r.status().is_success(), "seed: {}", r.status());
             }
 
-            // Enable Contacts: mapping, the preview, then the first sync with its progress.
+            // An admin adds a custom field to CRM Contacts; one contact has a value in it.
+            let r = svc
+                .http
+                .post(format!("{base}/control/zoho/fields/Contacts"))
+                .json(&json!({"org_of": AIKO, "api_name": CUSTOM_FIELD,
+                              "field_label": "Preferred Name", "data_type": "text"}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "custom field: {}", r.status());
+            let r = svc
+                .http
+                .post(format!("{base}/control/zoho/records/Contacts"))
+                .json(&json!({"as": AIKO, "origin": "ui", "data": [{
+                    "First_Name": "Kenichiro", "Last_Name": "Mori",
+                    "Email": "ken.mori@visitors.example", CUSTOM_FIELD: "Ken"}]}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "seed: {}", r.status());
+
+            // Enable Contacts: mapping (with the custom field), the preview, then the first
+            // sync with its progress.
             let to_copy = enable_contacts(&b, test, w, true).await;
             assert!(
                 to_copy > 300,
@@ -385,6 +425,11 @@ async fn sync_flow(test: &'static str, japanese: bool) {
             })
             .await;
             assert_eq!(items.len(), to_copy, "exactly what the preview said");
+            let ken = items
+                .iter()
+                .find(|i| email_of(i) == "ken.mori@visitors.example")
+                .expect("the contact with a custom field value");
+            assert_eq!(ken["nickName"], "Ken", "the custom field, mapped: {ken}");
             let counts = b
                 .wait_for_text("#counts-contacts", SYNC_WAIT, |t| {
                     t.starts_with(&format!("{to_copy}{}", w.synced))
@@ -436,14 +481,25 @@ async fn sync_flow(test: &'static str, japanese: bool) {
                 )
                 .await;
             assert_eq!(status, 200, "{v}");
+            let (status, v) = svc
+                .graph_call(
+                    reqwest::Method::PATCH,
+                    &format!("/me/contacts/{}", ken["id"].as_str().unwrap()),
+                    Some(json!({"nickName": "Kenny"})),
+                )
+                .await;
+            assert_eq!(status, 200, "{v}");
             click(&b, "#sync-contacts").await;
-            eventually("the Microsoft 365 change in the CRM", || {
+            eventually("the Microsoft 365 changes in the CRM", || {
                 let svc = svc.clone();
                 let email = second_email.clone();
                 async move {
                     svc.crm_by_email(&email)
                         .await
-                        .filter(|c| c["Title"] == "Buyer (Outlook edit)")
+                        .filter(|c| c["Title"] == "Buyer (Outlook edit)")?;
+                    svc.crm_by_email("ken.mori@visitors.example")
+                        .await
+                        .filter(|c| c[CUSTOM_FIELD] == "Kenny")
                         .map(|_| ())
                 }
             })
@@ -540,6 +596,29 @@ async fn sync_flow(test: &'static str, japanese: bool) {
     let contacts = store.module(ModuleKind::Contacts).unwrap();
     assert!(!contacts.enabled);
     assert!(contacts.delete_propagation, "the checkbox was saved");
+    drop(store);
+
+    // The tokens are in the keychain, and in no file: not the store, the preferences or the
+    // app's debug log.
+    let microsoft = keyring.stored_tokens(&format!("microsoft:{AIKO}"));
+    let zoho = keyring.stored_tokens(&format!("zoho:{AIKO}"));
+    assert_eq!(
+        (microsoft.len(), zoho.len()),
+        (2, 2),
+        "access + refresh each"
+    );
+    let secrets = [microsoft, zoho].concat();
+    let files = files_under(kept.path());
+    for name in [APP_LOG, "crmsync.sqlite3"] {
+        assert!(
+            files.iter().any(|f| f.ends_with(name)),
+            "{name} in {files:?}"
+        );
+    }
+    for file in &files {
+        let found = tokens_in(&std::fs::read(file).unwrap(), &secrets);
+        assert!(found.is_empty(), "tokens in {}: {found:?}", file.display());
+    }
     drop(keyring);
 }
 
