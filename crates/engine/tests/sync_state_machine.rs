@@ -4,7 +4,10 @@
 //! duplicated/reordered feed entries, 410 expiry, a crash at any remote call followed by a
 //! restart from the SQLite file), then fault-free rounds. Checks convergence, zero writes on
 //! a re-sync, no duplicates, no lost edit, no delete nobody made, exclusions respected, crash
-//! equivalence (same contents as a fault-free run) and determinism by seed.
+//! equivalence (same contents as a fault-free run) and determinism by seed. Users also act
+//! while the faulty rounds run (late edits between them), a side may be wiped wholesale (the
+//! empty-side guard must pause), and a settled store holds no intent and cursors at the
+//! feeds' ends.
 
 mod fakes;
 
@@ -15,7 +18,7 @@ use std::sync::Once;
 
 use crmsync_core::contact::ContactRecord;
 use crmsync_core::planner::{ConflictPolicy, LinkState};
-use crmsync_core::{CanonicalRecord, FieldMap, FieldValue};
+use crmsync_core::{CanonicalRecord, FieldMap, FieldValue, Side};
 use crmsync_engine::{
     run_round, Account, ModuleKind, RoundOptions, RoundOutcome, RoundReport, Service, Store,
 };
@@ -83,6 +86,20 @@ struct BaseItem {
     excluded: bool,
     crm: Perturb,
     graph: Perturb,
+    /// An edit a user makes while the faulty rounds run (after `LATE_AFTER` of them), on one
+    /// side, to an item nobody else touched: it must survive faults and crashes.
+    late: Option<(bool, Vec<(usize, usize)>)>,
+}
+
+/// Faulty rounds before the late edits land (of `FAULTY_ROUNDS`).
+const LATE_AFTER: usize = 3;
+const FAULTY_ROUNDS: usize = 8;
+
+/// A user empties one side of every link at once.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Wipe {
+    Crm,
+    Graph,
 }
 
 #[derive(Clone, Debug)]
@@ -102,6 +119,7 @@ struct Scenario {
     propagation: bool,
     seed: u64,
     fault_rate: u64,
+    wipe: Option<Wipe>,
 }
 
 fn new_items(excludable: bool) -> impl Strategy<Value = Vec<NewItem>> {
@@ -156,12 +174,30 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 prop::bool::weighted(0.15),
                 perturb(),
                 perturb(),
+                prop::option::weighted(
+                    0.3,
+                    (
+                        any::<bool>(),
+                        prop::collection::vec((0..FIELDS.len(), 0..VALUES.len()), 1..3),
+                    ),
+                ),
             )
-                .prop_map(|(fields, excluded, crm, graph)| BaseItem {
-                    crm: effective(&fields, crm),
-                    graph: effective(&fields, graph),
-                    fields,
-                    excluded,
+                .prop_map(|(fields, excluded, crm, graph, late)| {
+                    let crm = effective(&fields, crm);
+                    let graph = effective(&fields, graph);
+                    // Only on an item nobody else touched, and only a real change.
+                    let late = late.filter(|(_, e)| {
+                        crm == Perturb::Keep
+                            && graph == Perturb::Keep
+                            && effective(&fields, Perturb::Edit(e.clone())) != Perturb::Keep
+                    });
+                    BaseItem {
+                        crm,
+                        graph,
+                        fields,
+                        excluded,
+                        late,
+                    }
                 }),
             0..7,
         ),
@@ -175,16 +211,51 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         any::<bool>(),
         any::<u64>(),
         prop_oneof![Just(0u64), 5u64..30],
+        prop_oneof![
+            8 => Just(None),
+            1 => Just(Some(Wipe::Crm)),
+            1 => Just(Some(Wipe::Graph)),
+        ],
     )
         .prop_map(
-            |(base, new_crm, new_graph, policy, propagation, seed, fault_rate)| Scenario {
-                base,
-                new_crm,
-                new_graph,
+            |(
+                mut base,
+                mut new_crm,
+                mut new_graph,
                 policy,
                 propagation,
                 seed,
                 fault_rate,
+                wipe,
+            )| {
+                // A wipe deletes every linked item on that side and leaves it empty; nothing
+                // else happens to the base.
+                match wipe {
+                    Some(Wipe::Crm) => new_crm.clear(),
+                    Some(Wipe::Graph) => new_graph.clear(),
+                    None => {}
+                }
+                if let Some(side) = wipe {
+                    for b in &mut base {
+                        b.late = None;
+                        let (deleted, kept) = match side {
+                            Wipe::Crm => (&mut b.crm, &mut b.graph),
+                            Wipe::Graph => (&mut b.graph, &mut b.crm),
+                        };
+                        *deleted = Perturb::Delete;
+                        *kept = Perturb::Keep;
+                    }
+                }
+                Scenario {
+                    base,
+                    new_crm,
+                    new_graph,
+                    policy,
+                    propagation,
+                    seed,
+                    fault_rate,
+                    wipe,
+                }
             },
         )
 }
@@ -377,17 +448,62 @@ fn run(s: &Scenario, fault_rate: u64) -> Result<(Final, Harness), TestCaseError>
         );
     }
 
-    // Rounds with faults, then fault-free rounds.
+    // Rounds with faults (users edit again part-way through), then fault-free rounds.
     h.world.fault_rate.set(fault_rate);
-    for _ in 0..8 {
+    for n in 0..FAULTY_ROUNDS {
+        if n == LATE_AFTER {
+            // The user edits, between two rounds, on whichever side they work in.
+            let saved = h.world.fault_rate.replace(0);
+            for (b, id) in s.base.iter().zip(&base_ids) {
+                let Some((in_crm, e)) = b.late.as_ref().filter(|_| !b.excluded) else {
+                    continue;
+                };
+                let gid = h.graph_copy_of(id);
+                let (fake, id) = if *in_crm {
+                    (&mut h.crm, id.clone())
+                } else {
+                    (&mut h.graph, gid.expect("a linked item has a copy"))
+                };
+                let r = with_edits(&fake.items[&id].record, e);
+                fake.user_update(&id, r);
+            }
+            h.world.fault_rate.set(saved);
+        }
         h.round(RoundOptions::default());
     }
     h.settle()?;
-    // Empty-side guard: the user emptied the CRM side of three or more links → a pause (which
-    // wrote nothing, checked in `settle`) before any delete.
-    let linked: Vec<&BaseItem> = s.base.iter().filter(|b| !b.excluded).collect();
-    if linked.len() >= 3 && linked.iter().all(|b| b.crm == Perturb::Delete) {
-        prop_assert!(h.pauses > 0, "the CRM side emptied without a pause");
+    // Empty-side guard: a user emptied one side of three or more links → a pause (which wrote
+    // nothing, checked in `settle`) before any delete reaches the other side. A wiped
+    // Microsoft side only deletes in the CRM when deletes propagate.
+    let linked = s.base.iter().filter(|b| !b.excluded).count();
+    let crm_wiped = s
+        .base
+        .iter()
+        .all(|b| b.excluded || b.crm == Perturb::Delete);
+    let graph_wiped = s
+        .base
+        .iter()
+        .all(|b| b.excluded || b.graph == Perturb::Delete);
+    if linked >= 3 && (crm_wiped || (graph_wiped && s.propagation)) {
+        prop_assert!(
+            h.pauses > 0,
+            "a side emptied without a pause ({:?})",
+            s.wipe
+        );
+    }
+    // Nothing in flight, and each cursor at the end of its feed.
+    prop_assert!(h
+        .store()
+        .pending_intents::<ContactRecord>(M)
+        .unwrap()
+        .is_empty());
+    for (side, fake) in [(Side::Crm, &h.crm), (Side::Graph, &h.graph)] {
+        prop_assert_eq!(
+            h.store().cursor(M, side).unwrap(),
+            Some(fake.log.len().to_string()),
+            "{:?} cursor",
+            side
+        );
     }
 
     check_invariants(s, &h, &base_ids, &new_crm_ids)?;
@@ -485,6 +601,14 @@ fn check_invariants(
             &b.fields,
             Some(format!("b{}@example.com", base_index(base_ids, id))),
         );
+        if let Some((_, e)) = &b.late {
+            prop_assert_eq!(
+                &crm.record,
+                &with_edits(&base, e),
+                "late edit lost on {}",
+                id
+            );
+        }
         match (&b.crm, &b.graph) {
             (Perturb::Edit(e), Perturb::Keep | Perturb::Delete) => {
                 prop_assert_eq!(
