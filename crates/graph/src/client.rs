@@ -741,7 +741,9 @@ impl GraphClient {
         e.transaction_id = Some(transaction_id(crm_id, create_key));
         match self.create_event(calendar, &e).await {
             Err(err) if is_lost_answer(&err) => {
-                if let Some(found) = self.find_event_by_stamp(crm_id).await? {
+                // Looked up in the calendar the POST went to (`/events` is only
+                // the default calendar).
+                if let Some(found) = self.find_event_by_stamp_in(calendar, crm_id).await? {
                     return Ok(found);
                 }
                 self.create_event(calendar, &e).await
@@ -775,9 +777,18 @@ impl GraphClient {
             .await
     }
 
-    /// The event stamped with `crm_id`, with the stamp expanded.
+    /// The event of the default calendar (`/events`) stamped with `crm_id`, with the stamp expanded.
     pub async fn find_event_by_stamp(&self, crm_id: &str) -> Result<Option<Event>, GraphError> {
-        let url = format!("{}?{}", self.mb("/events"), self.stamp_query(crm_id));
+        self.find_event_by_stamp_in(None, crm_id).await
+    }
+
+    /// The event of `calendar` (default when None) stamped with `crm_id`.
+    async fn find_event_by_stamp_in(
+        &self,
+        calendar: Option<&str>,
+        crm_id: &str,
+    ) -> Result<Option<Event>, GraphError> {
+        let url = format!("{}?{}", self.events_url(calendar), self.stamp_query(crm_id));
         Ok(self.list_all::<Event>(url).await?.into_iter().next())
     }
 

@@ -717,3 +717,259 @@ async fn logs_carry_no_token_and_no_personal_data() {
         assert!(!log.contains(secret), "log leaks {secret:?}:\n{log}");
     }
 }
+
+fn meeting(subject: &str, days_ahead: i64) -> Event {
+    let start = chrono::Utc::now() + chrono::Duration::days(days_ahead);
+    Event {
+        subject: Some(subject.into()),
+        start: Some(DateTimeTimeZone::utc(start)),
+        end: Some(DateTimeTimeZone::utc(start + chrono::Duration::hours(1))),
+        ..Default::default()
+    }
+}
+
+/// Events with `subject` in a calendar (`/events` = the default calendar).
+async fn events_titled(g: &crmsync_graph::GraphClient, collection: &str, subject: &str) -> usize {
+    g.mailbox_list_json(collection)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e["subject"] == subject)
+        .count()
+}
+
+#[tokio::test]
+async fn expired_access_token_is_refreshed_through_the_refresh_token_once() {
+    let sb = Sandbox::start().await;
+    let (g, tokens) = sb.refreshing_client(AIKO, |_| {}).await;
+    g.me().await.unwrap();
+    assert_eq!(tokens.refreshes(), 0, "the first token is used as minted");
+    let first = tokens.current().unwrap();
+    let first_refresh = tokens.refresh_token();
+
+    sb.control("POST", "/tokens/expire", json!({"user": AIKO}))
+        .await;
+    sb.control("POST", "/counters/reset", json!({})).await;
+    let asked = tokens.asked();
+    let me = g.me().await.unwrap();
+    assert_eq!(me.user_principal_name.as_deref(), Some(AIKO));
+    assert_eq!(
+        tokens.rejected(),
+        vec![first.clone()],
+        "token_rejected once"
+    );
+    assert_eq!(tokens.refreshes(), 1, "one refresh");
+    assert_eq!(
+        tokens.asked() - asked,
+        2,
+        "two attempts: the refused token, then one retry"
+    );
+    // The 401 is refused before admission: exactly the one retry got through.
+    assert_eq!(sb.counters(AIKO).await["total"], 1);
+    let second = tokens.current().unwrap();
+    assert_ne!(second, first);
+    assert_ne!(tokens.refresh_token(), first_refresh, "rotated and kept");
+
+    // The new token is reused; a write after a refresh is sent once.
+    let created = g.create_event(None, &meeting("After refresh", 4)).await;
+    assert!(created.is_ok(), "{created:?}");
+    assert_eq!(tokens.refreshes(), 1);
+    assert_eq!(tokens.rejected().len(), 1);
+    assert_eq!(events_titled(&g, "/events", "After refresh").await, 1);
+    sb.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn dead_refresh_token_is_reconnect_needed_without_a_request_storm() {
+    let sb = Sandbox::start().await;
+    // Revoked (AADSTS70008) and expired (AADSTS700082) refresh tokens.
+    for (kill, code) in [
+        ("/refresh-tokens/revoke", "70008"),
+        ("/refresh-tokens/expire", "700082"),
+    ] {
+        let (g, tokens) = sb.refreshing_client(AIKO, |_| {}).await;
+        g.me().await.unwrap();
+        sb.control("POST", kill, json!({"user": AIKO})).await;
+        sb.control("POST", "/tokens/expire", json!({"user": AIKO}))
+            .await;
+        sb.control("POST", "/counters/reset", json!({})).await;
+        let asked = tokens.asked();
+
+        let err = g.me().await.unwrap_err();
+        match &err {
+            GraphError::ReconnectNeeded(why) => assert!(why.contains(code), "{why}"),
+            other => panic!("{kill}: {other:?}"),
+        }
+        assert_eq!(err.class(), ErrorClass::Auth);
+        assert_eq!(tokens.rejected().len(), 1, "{kill}");
+        assert_eq!(tokens.refreshes(), 1, "{kill}: one refresh attempt");
+        assert_eq!(
+            tokens.asked() - asked,
+            2,
+            "{kill}: the 401, then the dead refresh"
+        );
+
+        // Later calls, many at once, reads and writes: each fails typed after
+        // asking the provider once, without any HTTP request.
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let g = g.clone();
+                tokio::spawn(async move {
+                    if i % 2 == 0 {
+                        g.me().await.map(|_| ())
+                    } else {
+                        g.create_event(None, &meeting("Never sent", 6))
+                            .await
+                            .map(|_| ())
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            let r = t.await.unwrap();
+            assert!(matches!(r, Err(GraphError::ReconnectNeeded(_))), "{r:?}");
+        }
+        assert_eq!(tokens.asked() - asked, 2 + 8, "{kill}: one ask per call");
+        assert_eq!(tokens.refreshes(), 1, "{kill}: no more token requests");
+        assert_eq!(tokens.rejected().len(), 1, "{kill}");
+        assert_eq!(
+            sb.counters(AIKO).await["total"],
+            0,
+            "{kill}: nothing admitted"
+        );
+    }
+    let (g, _) = sb.client(AIKO);
+    assert_eq!(events_titled(&g, "/events", "Never sent").await, 0);
+    sb.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn plain_event_create_and_get_event() {
+    let sb = Sandbox::start().await;
+    let (g, _) = sb.client(AIKO);
+    let created = g
+        .create_event(None, &meeting("Plain create", 5))
+        .await
+        .unwrap();
+    let id = created.id.clone().unwrap();
+    assert!(
+        created.transaction_id.is_none(),
+        "nothing set, nothing sent"
+    );
+    let got = g.get_event(&id).await.unwrap();
+    assert_eq!(got.id.as_deref(), Some(id.as_str()));
+    assert_eq!(got.subject.as_deref(), Some("Plain create"));
+    assert_eq!(got.start.as_ref().unwrap().time_zone, "UTC");
+    assert_eq!(got.start, created.start);
+    assert!(got.etag.is_some());
+    assert!(g
+        .stamp_of(got.single_value_extended_properties.as_deref())
+        .is_none());
+    g.delete_event(&id, None).await.unwrap();
+    let err = g.get_event(&id).await.unwrap_err();
+    assert!(matches!(err, GraphError::NotFound { .. }), "{err}");
+    sb.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn event_creates_carry_a_transaction_id_and_a_repeat_is_not_duplicated() {
+    let sb = Sandbox::start().await;
+    let (g, _) = sb.client(AIKO);
+    g.me().await.unwrap();
+
+    // A caller-set transactionId: the service commits, the answer is a 504.
+    // The client does not repeat the POST on its own (it may have been applied).
+    let tx = "5f0c7a2e-1d3b-4e8f-9a6c-0b1d2e3f4a5b";
+    let mut ev = meeting("Budget meeting", 3);
+    ev.transaction_id = Some(tx.into());
+    sb.set_faults(json!({"timeout_after_commit": 1, "timeout_hang_ms": 50}))
+        .await;
+    sb.control("POST", "/counters/reset", json!({})).await;
+    let err = g.create_event(None, &ev).await.unwrap_err();
+    assert!(
+        matches!(err, GraphError::Server { status: 504, .. }),
+        "{err:?}"
+    );
+    assert_eq!(sb.counters(AIKO).await["total"], 1, "no automatic re-POST");
+    // The repeat carries the same transactionId: the event created first.
+    let again = g.create_event(None, &ev).await.unwrap();
+    assert_eq!(again.transaction_id.as_deref(), Some(tx));
+    let read = g.get_event(again.id.as_deref().unwrap()).await.unwrap();
+    assert_eq!(read.transaction_id.as_deref(), Some(tx));
+    assert_eq!(events_titled(&g, "/events", "Budget meeting").await, 1);
+
+    // create_event_stamped puts a deterministic transactionId on the POST: a
+    // second call for the same create (same CRM id and key) is de-duplicated
+    // by the service, a new key is a new create.
+    let a = g
+        .create_event_stamped(None, &meeting("Stamped", 3), "zcrm_ev_5", "key-1")
+        .await
+        .unwrap();
+    let a_id = a.id.clone().unwrap();
+    let tx_a = g.get_event(&a_id).await.unwrap().transaction_id.unwrap();
+    assert!(uuid_like(&tx_a), "{tx_a}");
+    let b = g
+        .create_event_stamped(None, &meeting("Stamped", 3), "zcrm_ev_5", "key-1")
+        .await
+        .unwrap();
+    assert_eq!(b.id.as_deref(), Some(a_id.as_str()));
+    assert_eq!(events_titled(&g, "/events", "Stamped").await, 1);
+    let c = g
+        .create_event_stamped(None, &meeting("Stamped", 3), "zcrm_ev_5", "key-2")
+        .await
+        .unwrap();
+    assert_ne!(c.id.as_deref(), Some(a_id.as_str()));
+    assert_ne!(c.transaction_id.as_deref(), Some(tx_a.as_str()));
+    sb.running.shutdown().await.unwrap();
+}
+
+fn uuid_like(s: &str) -> bool {
+    let parts: Vec<usize> = s.split('-').map(str::len).collect();
+    parts == [8, 4, 4, 4, 12] && s.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+}
+
+#[tokio::test]
+async fn lost_create_in_a_secondary_calendar_is_found_by_its_stamp_not_posted_again() {
+    let sb = Sandbox::start().await;
+    let (g, _) = sb.client(AIKO);
+    let cal = g.create_calendar("CRM").await.unwrap().id.unwrap();
+
+    // Committed, answered 504: the stamp lookup must search the calendar
+    // the event was created in, and find it before any second POST.
+    sb.set_faults(json!({"timeout_after_commit": 1, "timeout_hang_ms": 50}))
+        .await;
+    sb.control("POST", "/counters/reset", json!({})).await;
+    let e = g
+        .create_event_stamped(Some(&cal), &meeting("Lost in CRM", 2), "zcrm_ev_7", "k7")
+        .await
+        .unwrap();
+    assert_eq!(
+        sb.counters(AIKO).await["total"],
+        2,
+        "the POST and one lookup, no second POST"
+    );
+    assert_eq!(e.subject.as_deref(), Some("Lost in CRM"));
+    assert_eq!(
+        g.stamp_of(e.single_value_extended_properties.as_deref())
+            .as_deref(),
+        Some("zcrm_ev_7")
+    );
+    let in_cal = format!("/calendars/{cal}/events");
+    assert_eq!(events_titled(&g, &in_cal, "Lost in CRM").await, 1);
+
+    // Same with the answer lost to a client timeout.
+    let (slow, _) = sb.client_with(AIKO, |c| c.request_timeout = Duration::from_millis(800));
+    slow.me().await.unwrap();
+    sb.set_faults(json!({"timeout_after_commit": 1, "timeout_hang_ms": 2500}))
+        .await;
+    sb.control("POST", "/counters/reset", json!({})).await;
+    let t = slow
+        .create_event_stamped(Some(&cal), &meeting("Timed out", 2), "zcrm_ev_8", "k8")
+        .await
+        .unwrap();
+    assert_eq!(t.subject.as_deref(), Some("Timed out"));
+    assert_eq!(sb.counters(AIKO).await["total"], 2);
+    assert_eq!(events_titled(&g, &in_cal, "Timed out").await, 1);
+    assert_eq!(events_titled(&g, "/events", "Timed out").await, 0);
+    sb.running.shutdown().await.unwrap();
+}

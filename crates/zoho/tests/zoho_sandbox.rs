@@ -1,5 +1,6 @@
 //! The Zoho client against the sandbox's Zoho CRM emulator, over real HTTP.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -596,5 +597,455 @@ async fn a_lower_org_concurrency_is_learned_without_a_retry_storm() {
         "throughput near the limit: {elapsed:?}"
     );
     assert!(throttled <= 6, "no retry storm: {throttled} throttled");
+    sb.running.shutdown().await.unwrap();
+}
+
+// ----- tokens, lost answers, timeouts, If-Unmodified-Since -------------------
+
+impl Sb {
+    async fn counters(&self) -> Value {
+        self.call(reqwest::Method::GET, "/counters", Value::Null)
+            .await
+    }
+
+    /// A client whose provider holds a real refresh token (see [`RefreshTokens`]).
+    async fn refreshing(
+        &self,
+        email: &str,
+        tweak: impl FnOnce(&mut ZohoConfig),
+    ) -> (ZohoClient, Arc<RefreshTokens>) {
+        let t = self
+            .call(reqwest::Method::POST, "/tokens", json!({"email": email}))
+            .await;
+        let mut cfg = ZohoConfig::new(t["api_domain"].as_str().unwrap());
+        cfg.initial_backoff = Duration::from_millis(100);
+        tweak(&mut cfg);
+        let tokens = Arc::new(RefreshTokens {
+            http: self.http.clone(),
+            accounts: t["accounts_server"].as_str().unwrap().to_string(),
+            client_id: t["client_id"].as_str().unwrap().to_string(),
+            refresh_token: t["refresh_token"].as_str().unwrap().to_string(),
+            cached: parking_lot::Mutex::new(t["access_token"].as_str().map(str::to_string)),
+            dead: parking_lot::Mutex::new(None),
+            asked: AtomicUsize::new(0),
+            refreshes: AtomicUsize::new(0),
+            rejected: parking_lot::Mutex::new(Vec::new()),
+        });
+        (ZohoClient::new(cfg, tokens.clone()).unwrap(), tokens)
+    }
+}
+
+fn n(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or(0)
+}
+
+/// Requests of one endpoint family (`"POST Contacts"`), as the emulator counts them
+/// once a request is authenticated.
+fn endpoint(v: &Value, key: &str) -> u64 {
+    v["by_endpoint"][key].as_u64().unwrap_or(0)
+}
+
+/// The real refresh path: the provider holds a refresh token and, once its access
+/// token is refused, redeems it at the accounts server (`POST /oauth/v2/token`,
+/// `grant_type=refresh_token`, over HTTP). Zoho answers a dead refresh token with
+/// HTTP 200 `{"error":"invalid_code"}`: the provider then stays dead and answers
+/// `ReconnectNeeded` without a request, as the auth crate's session does.
+struct RefreshTokens {
+    http: reqwest::Client,
+    accounts: String,
+    client_id: String,
+    refresh_token: String,
+    cached: parking_lot::Mutex<Option<String>>,
+    dead: parking_lot::Mutex<Option<String>>,
+    /// Calls of `access_token` (the client asks once per HTTP attempt).
+    asked: AtomicUsize,
+    /// Requests to the token endpoint.
+    refreshes: AtomicUsize,
+    rejected: parking_lot::Mutex<Vec<String>>,
+}
+
+impl RefreshTokens {
+    fn current(&self) -> Option<String> {
+        self.cached.lock().clone()
+    }
+    fn asked(&self) -> usize {
+        self.asked.load(Ordering::SeqCst)
+    }
+    fn refreshes(&self) -> usize {
+        self.refreshes.load(Ordering::SeqCst)
+    }
+    fn rejected(&self) -> Vec<String> {
+        self.rejected.lock().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenProvider for RefreshTokens {
+    async fn access_token(&self) -> Result<String, TokenProviderError> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        if let Some(why) = self.dead.lock().clone() {
+            return Err(TokenProviderError::ReconnectNeeded(why));
+        }
+        if let Some(t) = self.cached.lock().clone() {
+            return Ok(t);
+        }
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
+        let v: Value = self
+            .http
+            .post(format!("{}/oauth/v2/token", self.accounts))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", self.client_id.as_str()),
+                ("refresh_token", self.refresh_token.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|e| TokenProviderError::Unavailable(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| TokenProviderError::Unavailable(e.to_string()))?;
+        if let Some(t) = v["access_token"].as_str() {
+            *self.cached.lock() = Some(t.to_string());
+            return Ok(t.to_string());
+        }
+        let error = v["error"].as_str().unwrap_or("").to_string();
+        if error == "invalid_code" {
+            *self.dead.lock() = Some(error.clone());
+            return Err(TokenProviderError::ReconnectNeeded(error));
+        }
+        Err(TokenProviderError::Unavailable(v.to_string()))
+    }
+
+    async fn token_rejected(&self, token: &str) {
+        self.rejected.lock().push(token.to_string());
+        let mut c = self.cached.lock();
+        if c.as_deref() == Some(token) {
+            *c = None;
+        }
+    }
+}
+
+/// Always hands out a token the service refuses.
+#[derive(Default)]
+struct Refused {
+    asked: AtomicUsize,
+    rejected: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl TokenProvider for Refused {
+    async fn access_token(&self) -> Result<String, TokenProviderError> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        Ok("1000.not-a-token.0000".into())
+    }
+    async fn token_rejected(&self, _token: &str) {
+        self.rejected.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+async fn count_last_name(z: &ZohoClient, last_name: &str) -> usize {
+    z.coql(&format!(
+        "select Last_Name from Contacts where Last_Name = '{last_name}' limit 10"
+    ))
+    .await
+    .unwrap()
+    .0
+    .len()
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_once_and_the_call_retried() {
+    let sb = Sb::start().await;
+    let (z, tokens) = sb.refreshing(AIKO, |_| {}).await;
+    z.current_user().await.unwrap();
+    assert_eq!(tokens.refreshes(), 0, "the first token is used as minted");
+    let first = tokens.current().unwrap();
+
+    // An hour later the access token has expired (Zoho: 3600 s): the API answers
+    // 401 INVALID_TOKEN. An insert then: a refused write was not applied, so its
+    // retry is safe and must create the record exactly once.
+    sb.call(
+        reqwest::Method::POST,
+        "/clock",
+        json!({"advance_seconds": 3700}),
+    )
+    .await;
+    let before = sb.counters().await;
+    let asked = tokens.asked();
+    let res = z.insert(&[contact("Rin", "Refreshed")]).await.unwrap();
+    let id = res[0].result.as_ref().unwrap().clone();
+    let after = sb.counters().await;
+    assert_eq!(
+        tokens.rejected(),
+        vec![first.clone()],
+        "token_rejected once"
+    );
+    assert_eq!(tokens.refreshes(), 1, "one refresh");
+    assert_eq!(
+        tokens.asked() - asked,
+        2,
+        "the refused attempt and one retry"
+    );
+    assert_eq!(n(&after, "api_requests") - n(&before, "api_requests"), 2);
+    assert_eq!(
+        n(&after, "token_requests") - n(&before, "token_requests"),
+        1
+    );
+    assert_eq!(
+        endpoint(&after, "POST Contacts") - endpoint(&before, "POST Contacts"),
+        1,
+        "only the retry reached the insert: {after}"
+    );
+    assert_ne!(tokens.current().unwrap(), first);
+
+    // The new token is reused.
+    let got: ZContact = z.get(&id).await.unwrap();
+    assert_eq!(got.last_name.as_deref(), Some("Refreshed"));
+    assert_eq!(count_last_name(&z, "Refreshed").await, 1);
+    assert_eq!(tokens.refreshes(), 1);
+    assert_eq!(tokens.rejected().len(), 1);
+
+    // A token refused again after the new one is typed, not a loop.
+    let refused = Arc::new(Refused::default());
+    let api_domain = sb
+        .call(reqwest::Method::POST, "/tokens", json!({"email": AIKO}))
+        .await["api_domain"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bad = ZohoClient::new(ZohoConfig::new(api_domain), refused.clone()).unwrap();
+    let before = sb.counters().await;
+    let err = bad.current_user().await.unwrap_err();
+    assert!(
+        matches!(&err, ZohoError::Auth { status: 401, code, .. } if code == "INVALID_TOKEN"),
+        "{err:?}"
+    );
+    let after = sb.counters().await;
+    assert_eq!(n(&after, "api_requests") - n(&before, "api_requests"), 2);
+    assert_eq!(refused.asked.load(Ordering::SeqCst), 2);
+    assert_eq!(refused.rejected.load(Ordering::SeqCst), 1);
+    sb.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_dead_refresh_token_is_reconnect_needed_without_a_request_storm() {
+    let sb = Sb::start().await;
+    let (z, tokens) = sb.refreshing(AIKO, |_| {}).await;
+    z.current_user().await.unwrap();
+    // The grant is revoked at the accounts server: the refresh token and every
+    // access token minted from it stop working.
+    let r = sb
+        .http
+        .post(format!("{}/oauth/v2/token/revoke", tokens.accounts))
+        .form(&[("token", tokens.refresh_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+
+    let before = sb.counters().await;
+    let asked = tokens.asked();
+    let err = z.current_user().await.unwrap_err();
+    assert!(matches!(err, ZohoError::ReconnectNeeded(_)), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Auth);
+    assert_eq!(tokens.rejected().len(), 1);
+    assert_eq!(tokens.refreshes(), 1, "one refresh attempt");
+    assert_eq!(tokens.asked() - asked, 2, "the 401, then the dead refresh");
+
+    // Later calls, many at once, reads and writes: each fails typed after asking
+    // the provider once, without any HTTP request.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let z = z.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    z.current_user().await.map(|_| ())
+                } else {
+                    z.insert(&[contact("Never", "Sent")]).await.map(|_| ())
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert!(matches!(r, Err(ZohoError::ReconnectNeeded(_))), "{r:?}");
+    }
+    let after = sb.counters().await;
+    assert_eq!(
+        n(&after, "api_requests") - n(&before, "api_requests"),
+        1,
+        "only the first 401: {after}"
+    );
+    assert_eq!(
+        n(&after, "token_requests") - n(&before, "token_requests"),
+        1
+    );
+    assert_eq!(tokens.asked() - asked, 2 + 8);
+    assert_eq!(tokens.refreshes(), 1);
+    let z_ok = sb.client(AIKO, |_| {}).await;
+    assert_eq!(count_last_name(&z_ok, "Sent").await, 0);
+    sb.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_is_not_posted_again() {
+    let sb = Sb::start().await;
+    let check = sb.client(AIKO, |_| {}).await;
+    let z = sb
+        .client(AIKO, |c| c.request_timeout = Duration::from_millis(800))
+        .await;
+
+    // The insert commits, the answer does not come in time: a typed timeout
+    // ("a write may have been applied"), and no second POST.
+    sb.call(
+        reqwest::Method::PUT,
+        "/faults",
+        json!({"timeout_next_writes": 1, "hang_ms": 2500}),
+    )
+    .await;
+    let before = sb.counters().await;
+    let err = z.insert(&[contact("Lost", "Answer")]).await.unwrap_err();
+    assert!(
+        matches!(&err, ZohoError::Network(m) if m.contains("timed out")),
+        "{err:?}"
+    );
+    assert_eq!(err.class(), ErrorClass::Network);
+    let after = sb.counters().await;
+    assert_eq!(
+        endpoint(&after, "POST Contacts") - endpoint(&before, "POST Contacts"),
+        1,
+        "{after}"
+    );
+    assert_eq!(n(&after, "api_requests") - n(&before, "api_requests"), 1);
+    assert_eq!(
+        n(&after, "injected_faults") - n(&before, "injected_faults"),
+        1
+    );
+    assert_eq!(count_last_name(&check, "Answer").await, 1, "committed once");
+
+    // The gateway answers 504 after the commit: typed server error, no repeat.
+    sb.call(
+        reqwest::Method::PUT,
+        "/faults",
+        json!({"timeout_next_writes": 1, "hang_ms": 50}),
+    )
+    .await;
+    let before = sb.counters().await;
+    let err = check
+        .insert(&[contact("Gateway", "Timeout")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ZohoError::Server { status: 504, .. }),
+        "{err:?}"
+    );
+    let after = sb.counters().await;
+    assert_eq!(
+        endpoint(&after, "POST Contacts") - endpoint(&before, "POST Contacts"),
+        1
+    );
+    assert_eq!(count_last_name(&check, "Timeout").await, 1);
+    sb.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_read_that_times_out_is_retried() {
+    let sb = Sb::start().await;
+    let check = sb.client(AIKO, |_| {}).await;
+    let id = check.insert(&[contact("Slow", "Read")]).await.unwrap()[0]
+        .result
+        .as_ref()
+        .unwrap()
+        .clone();
+    let z = sb
+        .client(AIKO, |c| c.request_timeout = Duration::from_millis(1000))
+        .await;
+
+    // The first attempt hangs past the client's timeout; once it is on the
+    // server the latency goes away, so the retry answers.
+    sb.call(reqwest::Method::PUT, "/faults", json!({"latency_ms": 4000}))
+        .await;
+    let before = n(&sb.counters().await, "api_requests");
+    let task = tokio::spawn(async move { z.get::<ZContact>(&id).await });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while n(&sb.counters().await, "api_requests") == before {
+        assert!(Instant::now() < deadline, "the first attempt never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sb.call(reqwest::Method::PUT, "/faults", json!({})).await;
+    let got = task.await.unwrap().unwrap();
+    assert_eq!(got.last_name.as_deref(), Some("Read"));
+    let tries = n(&sb.counters().await, "api_requests") - before;
+    assert!((2..=7).contains(&tries), "retried, boundedly: {tries}");
+    sb.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn update_if_unmodified_is_a_typed_conflict_after_a_change() {
+    let sb = Sb::start().await;
+    let z = sb.client(AIKO, |_| {}).await;
+    let id = z.insert(&[contact("Una", "Changed")]).await.unwrap()[0]
+        .result
+        .as_ref()
+        .unwrap()
+        .clone();
+    let read: ZContact = z.get(&id).await.unwrap();
+
+    // Unchanged since it was read: applied.
+    let edit = |title: &str| ZContact {
+        id: Some(id.clone()),
+        title: Some(title.into()),
+        ..Default::default()
+    };
+    let done = z
+        .update_if_unmodified(&edit("Buyer"), read.modified_time.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(done, id);
+    let read: ZContact = z.get(&id).await.unwrap();
+    assert_eq!(read.title.as_deref(), Some("Buyer"));
+
+    // A minute later someone edits it in the CRM.
+    sb.call(
+        reqwest::Method::POST,
+        "/clock",
+        json!({"advance_seconds": 60}),
+    )
+    .await;
+    sb.call(
+        reqwest::Method::PUT,
+        "/records/Contacts",
+        json!({"as": BEN, "data": [{"id": id, "Department": "Sales"}]}),
+    )
+    .await;
+
+    // The write based on the old read is refused typed, sent once, applies nothing.
+    let before = sb.counters().await;
+    let err = z
+        .update_if_unmodified(&edit("Manager"), read.modified_time.as_deref().unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ZohoError::Conflict { status: 412, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.class(), ErrorClass::Conflict);
+    let after = sb.counters().await;
+    assert_eq!(
+        endpoint(&after, "PUT Contacts") - endpoint(&before, "PUT Contacts"),
+        1,
+        "{after}"
+    );
+    let now: ZContact = z.get(&id).await.unwrap();
+    assert_eq!(now.title.as_deref(), Some("Buyer"));
+    assert_eq!(now.department.as_deref(), Some("Sales"));
+
+    // Re-read, re-applied: goes through.
+    z.update_if_unmodified(&edit("Manager"), now.modified_time.as_deref().unwrap())
+        .await
+        .unwrap();
+    let last: ZContact = z.get(&id).await.unwrap();
+    assert_eq!(last.title.as_deref(), Some("Manager"));
+    assert_eq!(last.department.as_deref(), Some("Sales"));
     sb.running.shutdown().await.unwrap();
 }

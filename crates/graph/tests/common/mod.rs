@@ -145,3 +145,129 @@ impl TokenProvider for ControlTokens {
         }
     }
 }
+
+/// A provider with the real refresh path: it starts from a token set minted by
+/// the control API and, once its access token is refused, redeems its refresh
+/// token at the identity platform's token endpoint (`grant_type=refresh_token`,
+/// over HTTP), storing the rotated refresh token before handing out the new
+/// access token. An `invalid_grant` / `interaction_required` answer makes it
+/// dead: every later call answers `ReconnectNeeded` without a request, as the
+/// auth crate's session does.
+pub struct RefreshTokens {
+    http: reqwest::Client,
+    token_url: String,
+    refresh: parking_lot::Mutex<String>,
+    cached: parking_lot::Mutex<Option<String>>,
+    dead: parking_lot::Mutex<Option<String>>,
+    /// Calls of `access_token` (the client asks once per HTTP attempt).
+    pub asked: AtomicUsize,
+    /// Requests to the token endpoint.
+    pub refreshes: AtomicUsize,
+    /// Tokens passed to `token_rejected`, in order.
+    pub rejected: parking_lot::Mutex<Vec<String>>,
+}
+
+impl RefreshTokens {
+    pub fn current(&self) -> Option<String> {
+        self.cached.lock().clone()
+    }
+    pub fn refresh_token(&self) -> String {
+        self.refresh.lock().clone()
+    }
+    pub fn asked(&self) -> usize {
+        self.asked.load(Ordering::SeqCst)
+    }
+    pub fn refreshes(&self) -> usize {
+        self.refreshes.load(Ordering::SeqCst)
+    }
+    pub fn rejected(&self) -> Vec<String> {
+        self.rejected.lock().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenProvider for RefreshTokens {
+    async fn access_token(&self) -> Result<String, TokenProviderError> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        if let Some(why) = self.dead.lock().clone() {
+            return Err(TokenProviderError::ReconnectNeeded(why));
+        }
+        if let Some(t) = self.cached.lock().clone() {
+            return Ok(t);
+        }
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
+        let refresh = self.refresh_token();
+        let r = self
+            .http
+            .post(&self.token_url)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "crmsync-graph-tests"),
+                ("refresh_token", refresh.as_str()),
+                ("scope", SCOPES),
+            ])
+            .send()
+            .await
+            .map_err(|e| TokenProviderError::Unavailable(e.to_string()))?;
+        let v: Value = r
+            .json()
+            .await
+            .map_err(|e| TokenProviderError::Unavailable(e.to_string()))?;
+        if let Some(access) = v["access_token"].as_str() {
+            if let Some(rotated) = v["refresh_token"].as_str() {
+                *self.refresh.lock() = rotated.to_string();
+            }
+            *self.cached.lock() = Some(access.to_string());
+            return Ok(access.to_string());
+        }
+        let error = v["error"].as_str().unwrap_or("");
+        let why = format!("{error} {}", v["error_codes"]);
+        if error == "invalid_grant" || error == "interaction_required" {
+            *self.dead.lock() = Some(why.clone());
+            return Err(TokenProviderError::ReconnectNeeded(why));
+        }
+        Err(TokenProviderError::Unavailable(why))
+    }
+
+    async fn token_rejected(&self, token: &str) {
+        self.rejected.lock().push(token.to_string());
+        let mut c = self.cached.lock();
+        if c.as_deref() == Some(token) {
+            *c = None;
+        }
+    }
+}
+
+impl Sandbox {
+    /// A client whose provider holds a real refresh token (see [`RefreshTokens`]).
+    pub async fn refreshing_client(
+        &self,
+        user: &str,
+        tweak: impl FnOnce(&mut GraphConfig),
+    ) -> (GraphClient, Arc<RefreshTokens>) {
+        let set = self
+            .control("POST", "/tokens", json!({"user": user, "scopes": SCOPES}))
+            .await;
+        let refresh = set["refresh_token"]
+            .as_str()
+            .expect("offline_access gives a refresh token")
+            .to_string();
+        let tokens = Arc::new(RefreshTokens {
+            http: self.http.clone(),
+            token_url: format!("{}/common/oauth2/v2.0/token", self.running.urls.login),
+            refresh: parking_lot::Mutex::new(refresh),
+            cached: parking_lot::Mutex::new(set["access_token"].as_str().map(str::to_string)),
+            dead: parking_lot::Mutex::new(None),
+            asked: AtomicUsize::new(0),
+            refreshes: AtomicUsize::new(0),
+            rejected: parking_lot::Mutex::new(Vec::new()),
+        });
+        let mut cfg = GraphConfig::new(self.graph_url());
+        cfg.request_timeout = Duration::from_secs(20);
+        tweak(&mut cfg);
+        (
+            GraphClient::new(cfg, tokens.clone()).expect("client"),
+            tokens,
+        )
+    }
+}
