@@ -1,9 +1,10 @@
 //! What the Microsoft sides of every module share (Contacts, Events, Tasks): blocking calls
 //! on the client, reads where 404 means "gone", delta paging and its plain feed, the CRM-id
 //! stamp read from an expanded extended property or looked up with the stamp filter, the
-//! create that checks the stamp after a lost answer, and `If-Match` tags.
+//! create that checks the stamp after a lost answer, `If-Match` tags, and the stamped container
+//! (calendar, contact folder) found again by its stamp, never by name.
 //!
-//! What differs per module stays in the module: the container, the paths, the projection, the
+//! What differs per module stays in the module: which container, the paths, the projection, the
 //! version property (`changeKey` or `@odata.etag`) and the Events feed, which confirms each
 //! `@removed` entry by id.
 
@@ -77,6 +78,23 @@ pub(crate) fn current_at(
     Ok(current)
 }
 
+/// A Microsoft container a module owns (a calendar, a contact folder): created stamped with a
+/// single-value extended property (the CRM-id stamp property, with the value `stamp`) and
+/// found again by that stamp, never by name, so a user's own container of the same name is
+/// never taken over.
+pub(crate) struct StampedContainer {
+    /// The collection it lives in (`/calendars`, `/contactFolders`).
+    pub(crate) collection: &'static str,
+    /// The property that names it (`name`, `displayName`).
+    pub(crate) name_key: &'static str,
+    /// The names to try in order: Outlook refuses a second container with a name in use.
+    pub(crate) names: &'static [&'static str],
+    /// The value of its stamp.
+    pub(crate) stamp: &'static str,
+    /// What it is, for messages ("calendar").
+    pub(crate) what: &'static str,
+}
+
 /// The Graph client and the runtime the blocking port calls run it on.
 pub(crate) struct GraphSide {
     pub(crate) client: GraphClient,
@@ -132,6 +150,47 @@ impl GraphSide {
     ) -> Result<Option<Value>, PortError> {
         let rest = format!("{collection}?{}", self.client.stamp_filter(crm_id));
         Ok(self.list(&rest)?.into_iter().next())
+    }
+
+    /// The id of the container `c` is about, found by its stamp (the stamp filter), whatever
+    /// its name now.
+    pub(crate) fn find_stamped(&self, c: &StampedContainer) -> Result<Option<String>, PortError> {
+        Ok(self
+            .find_by_stamp_filter(c.collection, c.stamp)?
+            .as_ref()
+            .and_then(|v| text(v, "id"))
+            .map(str::to_string))
+    }
+
+    /// Creates the container `c` with its stamp, under the first of its names Outlook accepts
+    /// (409: a container of the user's already has the name). After a lost answer the stamp
+    /// tells whether the create landed.
+    pub(crate) fn create_stamped(&self, c: &StampedContainer) -> Result<String, PortError> {
+        let stamp = self.stamp_property(c.stamp)?;
+        let mut last = PortError::Unavailable(format!("no {} name left to try", c.what));
+        for name in c.names {
+            let mut body = Map::new();
+            body.insert(c.name_key.into(), Value::from(*name));
+            body.insert("singleValueExtendedProperties".into(), stamp.clone());
+            match self.call(Method::POST, c.collection, Some(Value::Object(body)), None) {
+                Ok(v) => {
+                    return text(&v, "id").map(str::to_string).ok_or_else(|| {
+                        PortError::Unavailable(format!("Graph answered without a {} id", c.what))
+                    })
+                }
+                Err(e @ GraphError::Conflict { .. }) => last = graph_error(&e, false),
+                Err(e) => {
+                    let pe = graph_error(&e, true);
+                    if pe == PortError::Timeout {
+                        if let Some(id) = self.find_stamped(c)? {
+                            return Ok(id);
+                        }
+                    }
+                    return Err(pe);
+                }
+            }
+        }
+        Err(last)
     }
 
     /// The CRM id stamped in an item's expanded extended properties.
@@ -212,6 +271,24 @@ pub(crate) fn delta_feed<R>(
     }
     Changes {
         observations,
+        cursor: round.delta_link,
+    }
+}
+
+/// A full listing: `items` as `observe` projects them (those it cannot are left out), with the
+/// delta link of `round`, read before the listing (anything that changed during it comes
+/// again), as the cursor.
+pub(crate) fn listed<R>(
+    round: DeltaRound<Value>,
+    items: &[Value],
+    observe: impl FnMut(&Value) -> Option<Observed<R>>,
+) -> Changes<R> {
+    Changes {
+        observations: items
+            .iter()
+            .filter_map(observe)
+            .map(Observation::Present)
+            .collect(),
         cursor: round.delta_link,
     }
 }

@@ -4,15 +4,33 @@ use crmsync_core::contact::{ContactRecord, ValidatedMapping};
 use crmsync_core::planner::{Observation, Observed};
 use crmsync_engine::{Changes, ContainerPort, PortError, RecordPort, Written};
 use crmsync_graph::GraphClient;
-use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::runtime::Handle;
 
-use crate::error::graph_error;
-use crate::graph_common::{current_at, delta_feed, enc, etag, text, time, GraphSide};
+use crate::contact_limits::OverflowNotes;
+use crate::graph_common::{
+    current_at, delta_feed, enc, etag, listed, text, time, GraphSide, StampedContainer,
+};
 
 /// The display name of the contact folder the module owns.
 pub const CONTACT_FOLDER_NAME: &str = "Zoho CRM Contacts";
+
+/// The name used when the user already has an unrelated folder called [`CONTACT_FOLDER_NAME`]
+/// (Outlook refuses two folders with one name).
+pub const CONTACT_FOLDER_FALLBACK_NAME: &str = "Zoho CRM Contacts (CRM Sync)";
+
+/// The value of the CRM-id stamp property on the folder itself: how the folder is found again
+/// (by stamp, never by name, so a user's own "Zoho CRM Contacts" folder is never taken over).
+pub const CONTACT_FOLDER_STAMP: &str = "crmsync:contacts-folder";
+
+/// The contact folder the module owns, as Graph creates and finds it.
+const FOLDER: StampedContainer = StampedContainer {
+    collection: "/contactFolders",
+    name_key: "displayName",
+    names: &[CONTACT_FOLDER_NAME, CONTACT_FOLDER_FALLBACK_NAME],
+    stamp: CONTACT_FOLDER_STAMP,
+    what: "contact folder",
+};
 
 /// The property that versions a contact.
 const VERSION: &str = "changeKey";
@@ -23,6 +41,9 @@ pub struct GraphContacts {
     mapping: ValidatedMapping,
     folder: Option<String>,
     failures: Vec<(String, String)>,
+    /// Contacts with more Microsoft values than CRM fields mapped: their health notes, across
+    /// rounds.
+    limits: OverflowNotes,
     /// The org's Contacts fields (to validate a stored mapping) and the stored mapping applied.
     pub(crate) mapping_source: crate::modules::MappingSource,
 }
@@ -36,6 +57,7 @@ impl GraphContacts {
             mapping,
             folder: None,
             failures: Vec::new(),
+            limits: OverflowNotes::default(),
             mapping_source: crate::modules::MappingSource::default(),
         }
     }
@@ -62,6 +84,15 @@ impl GraphContacts {
         self.failures.clear();
     }
 
+    /// Contacts that sync with Microsoft values the CRM fields mapped cannot hold (id, note
+    /// naming them): those values stay in Microsoft 365 only, untouched by the sync. Listed
+    /// until the contact is read again without them, is deleted, or a full listing no longer
+    /// finds it.
+    #[must_use]
+    pub fn limit_notes(&self) -> Vec<(String, String)> {
+        self.limits.list()
+    }
+
     /// Projects records with `mapping` from now on.
     pub fn set_mapping(&mut self, mapping: ValidatedMapping) {
         self.mapping = mapping;
@@ -74,14 +105,14 @@ impl GraphContacts {
     fn observe(&mut self, v: &Value) -> Option<Observed<ContactRecord>> {
         let id = text(v, "id")?.to_string();
         match self.mapping.graph_to_canonical(v) {
-            Ok(p) => Some(Observed {
+            Ok(p) => Some(self.limits.observe(Observed {
                 version: text(v, VERSION).unwrap_or_default().to_string(),
                 modified: time(v, "lastModifiedDateTime"),
-                record: p.record,
+                record: p,
                 stamp: self.side.extended_stamp(v),
                 exclusion: None,
                 id,
-            }),
+            })),
             Err(e) => {
                 self.failures.push((id, e.to_string()));
                 None
@@ -124,20 +155,19 @@ impl RecordPort<ContactRecord> for GraphContacts {
             self.side.client.stamp_expand()
         );
         let items = self.side.list(&rest)?;
-        let observations = items
-            .iter()
-            .filter_map(|v| self.observe(v))
-            .map(Observation::Present)
-            .collect();
-        Ok(Changes {
-            observations,
-            cursor: round.delta_link,
-        })
+        self.limits.clear();
+        Ok(listed(round, &items, |v| self.observe(v)))
     }
 
     fn changes_since(&mut self, cursor: &str) -> Result<Changes<ContactRecord>, PortError> {
         let round = self.side.delta(cursor)?;
-        Ok(delta_feed(round, |v| self.observe(v)))
+        let changes = delta_feed(round, |v| self.observe(v));
+        for o in &changes.observations {
+            if let Observation::Deleted { id } = o {
+                self.limits.forget(id);
+            }
+        }
+        Ok(changes)
     }
 
     fn get(&mut self, id: &str) -> Result<Option<Observed<ContactRecord>>, PortError> {
@@ -200,28 +230,16 @@ impl RecordPort<ContactRecord> for GraphContacts {
 }
 
 impl ContainerPort for GraphContacts {
+    /// The contact folder stamped [`CONTACT_FOLDER_STAMP`], whatever its name now; a user's own
+    /// folder named [`CONTACT_FOLDER_NAME`] is never taken (nor its contacts sent to the CRM).
     fn find_container(&mut self) -> Result<Option<String>, PortError> {
-        let folders = self.side.list("/contactFolders")?;
-        Ok(folders
-            .iter()
-            .find(|f| text(f, "displayName") == Some(CONTACT_FOLDER_NAME))
-            .and_then(|f| text(f, "id"))
-            .map(str::to_string))
+        self.side.find_stamped(&FOLDER)
     }
 
+    /// A stamped folder named [`CONTACT_FOLDER_NAME`], or [`CONTACT_FOLDER_FALLBACK_NAME`] when
+    /// the user already has a folder by that name.
     fn create_container(&mut self) -> Result<String, PortError> {
-        let v = self
-            .side
-            .call(
-                Method::POST,
-                "/contactFolders",
-                Some(json!({"displayName": CONTACT_FOLDER_NAME})),
-                None,
-            )
-            .map_err(|e| graph_error(&e, true))?;
-        text(&v, "id")
-            .map(str::to_string)
-            .ok_or_else(|| PortError::Unavailable("Graph answered without a folder id".into()))
+        self.side.create_stamped(&FOLDER)
     }
 
     fn container_exists(&mut self, id: &str) -> Result<bool, PortError> {

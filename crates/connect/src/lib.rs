@@ -16,6 +16,7 @@
 //! [`tokio::runtime::Handle`] with `block_on`, so a round must run on a thread that is not a
 //! runtime worker (`tokio::task::spawn_blocking` or a plain thread).
 
+mod contact_limits;
 mod error;
 pub mod events;
 mod graph_common;
@@ -31,7 +32,9 @@ pub use events::{
     connect_events, events_adapters, GraphEvents, ZohoEvents, EVENTS_CALENDAR_NAME,
     EVENT_LIST_FIELDS,
 };
-pub use graph_port::{GraphContacts, CONTACT_FOLDER_NAME};
+pub use graph_port::{
+    GraphContacts, CONTACT_FOLDER_FALLBACK_NAME, CONTACT_FOLDER_NAME, CONTACT_FOLDER_STAMP,
+};
 pub use modules::{
     connect_modules, Adapter, FailedRecord, ModuleAdapters, ModuleError, ModuleSync, PlanDigest,
     RoundDigest, SyncRunner,

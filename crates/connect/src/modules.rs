@@ -11,17 +11,17 @@
 //!   [`RoundRunner`].
 //! * [`connect_modules`]: builds every module's adapters for the signed-in users.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
 
 use crmsync_core::contact::CrmField;
 use crmsync_core::planner::{Op, Plan};
-use crmsync_core::CanonicalRecord;
+use crmsync_core::{CanonicalRecord, Side};
 use crmsync_engine::{
     disable_module, queued_conflicts, resolve_queued_conflict, restore_deleted, run_round_observed,
     Clock, ContainerPort, HealthRow, HealthStatus, ModuleKind, ModuleSettings, PortError,
     QueuedConflict, RecordPort, RoundOptions, RoundOutcome, RoundRunner, RoundStep, RoundSummary,
-    Store, SyncError,
+    Store, StoreError, SyncError,
 };
 use serde::Serialize;
 
@@ -43,6 +43,13 @@ pub trait Adapter {
     /// Records the last round could not read or project: (record id, why). They are not
     /// observed (so nothing is done to them) and are shown as failing in their health.
     fn skipped(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// Records that sync, with a caveat the user should see: (record id, note), for example
+    /// values the other side cannot hold, kept on this side only. The note is added to the
+    /// record's health, whose state stays what the round found.
+    fn notes(&self) -> Vec<(String, String)> {
         Vec::new()
     }
 
@@ -133,6 +140,10 @@ impl Adapter for ZohoContacts {
         self.failures().to_vec()
     }
 
+    fn notes(&self) -> Vec<(String, String)> {
+        self.limit_notes()
+    }
+
     fn mapping_fields(&mut self) -> Option<Result<Vec<CrmField>, String>> {
         let fields = self
             .runtime()
@@ -163,6 +174,10 @@ impl Adapter for GraphContacts {
 
     fn skipped(&self) -> Vec<(String, String)> {
         self.failures().to_vec()
+    }
+
+    fn notes(&self) -> Vec<(String, String)> {
+        self.limit_notes()
     }
 
     fn set_mapping_fields(&mut self, fields: &[CrmField]) {
@@ -477,11 +492,7 @@ where
             let rows: Vec<HealthRow> = skipped
                 .iter()
                 .map(|(crm_side, (id, error))| HealthRow {
-                    side: if *crm_side {
-                        crmsync_core::Side::Crm
-                    } else {
-                        crmsync_core::Side::Graph
-                    },
+                    side: if *crm_side { Side::Crm } else { Side::Graph },
                     item_id: id.clone(),
                     label: id.clone(),
                     status: HealthStatus::Failing,
@@ -492,6 +503,20 @@ where
             store
                 .upsert_health(self.module, &rows)
                 .map_err(SyncError::from)?;
+        }
+        if !opts.dry_run && report.plan.is_some() {
+            let crm_notes = self
+                .crm
+                .notes()
+                .into_iter()
+                .map(|(id, n)| (Side::Crm, id, n));
+            let graph_notes = self
+                .graph
+                .notes()
+                .into_iter()
+                .map(|(id, n)| (Side::Graph, id, n));
+            let notes: Vec<(Side, String, String)> = crm_notes.chain(graph_notes).collect();
+            add_health_notes::<R>(store, self.module, notes).map_err(SyncError::from)?;
         }
         for (side_is_crm, (id, error)) in skipped {
             failures.push(FailedRecord {
@@ -568,6 +593,49 @@ where
             clock,
         )?)
     }
+}
+
+/// Adds adapters' notes `(side, id, note)` to the health rows the round just stored, keeping
+/// each row's state: a Microsoft item's note goes to its link's row (kept under the CRM id).
+/// Excluded records, and records the round stored no row for, are left as they are.
+fn add_health_notes<R: CanonicalRecord>(
+    store: &mut Store,
+    module: ModuleKind,
+    notes: Vec<(Side, String, String)>,
+) -> Result<(), StoreError> {
+    if notes.is_empty() {
+        return Ok(());
+    }
+    let crm_of: BTreeMap<String, String> = store
+        .links::<R>(module)?
+        .into_iter()
+        .filter_map(|l| Some((l.graph_id?, l.crm_id?)))
+        .collect();
+    let mut rows: BTreeMap<(Side, String), HealthRow> = store
+        .health(module, None, None, usize::MAX)?
+        .into_iter()
+        .map(|r| ((r.side, r.item_id.clone()), r))
+        .collect();
+    let mut noted: BTreeSet<(Side, String)> = BTreeSet::new();
+    for (side, id, note) in notes {
+        let key = match (side, crm_of.get(&id)) {
+            (Side::Graph, Some(crm_id)) => (Side::Crm, crm_id.clone()),
+            _ => (side, id),
+        };
+        let Some(row) = rows.get_mut(&key) else {
+            continue;
+        };
+        if row.status == HealthStatus::Excluded {
+            continue;
+        }
+        row.detail = Some(match row.detail.take() {
+            Some(detail) => format!("{detail}; {note}"),
+            None => note,
+        });
+        noted.insert(key);
+    }
+    let changed: Vec<HealthRow> = noted.iter().filter_map(|k| rows.remove(k)).collect();
+    store.upsert_health(module, &changed)
 }
 
 /// The store and every connected module: runs rounds for the engine's worker, and previews

@@ -9,6 +9,7 @@ use crmsync_zoho::ZohoClient;
 use serde_json::Value;
 use tokio::runtime::Handle;
 
+use crate::contact_limits::OverflowNotes;
 use crate::zoho_common::{coql_quote, CrmModule, CrmSide, Raw};
 
 /// The fields listed: the mapped standard fields plus what the exclusions need.
@@ -58,6 +59,9 @@ type RawContact = Raw<Contacts>;
 pub struct ZohoContacts {
     side: CrmSide<Contacts>,
     mapping: ValidatedMapping,
+    /// Records with CRM values Microsoft 365 cannot hold (beyond its 3 e-mails / 2 phones):
+    /// their health notes, across rounds.
+    limits: OverflowNotes,
     /// The org's Contacts fields (to validate a stored mapping) and the stored mapping applied.
     pub(crate) mapping_source: crate::modules::MappingSource,
 }
@@ -69,6 +73,7 @@ impl ZohoContacts {
         Self {
             side: CrmSide::new(client, rt, user_id),
             mapping,
+            limits: OverflowNotes::default(),
             mapping_source: crate::modules::MappingSource::default(),
         }
     }
@@ -97,6 +102,14 @@ impl ZohoContacts {
 
     pub(crate) fn clear_failures(&mut self) {
         self.side.failures.clear();
+    }
+
+    /// Records that sync with CRM values Microsoft 365 cannot hold (id, note naming them):
+    /// those values stay in the CRM only, untouched by the sync. Listed until the record is
+    /// read again without them, is deleted, or a full listing no longer finds it.
+    #[must_use]
+    pub fn limit_notes(&self) -> Vec<(String, String)> {
+        self.limits.list()
     }
 
     /// Projects records with `mapping` from now on.
@@ -136,12 +149,16 @@ impl ZohoContacts {
         listing: bool,
     ) -> Result<Vec<Observed<ContactRecord>>, PortError> {
         let mapping = &self.mapping;
-        self.side.observe_projected(
+        let projected = self.side.observe_projected(
             recs,
             listing,
-            |m| mapping.crm_to_canonical(m).map(|p| p.record),
+            |m| mapping.crm_to_canonical(m),
             |_| true,
-        )
+        )?;
+        Ok(projected
+            .into_iter()
+            .map(|o| self.limits.observe(o))
+            .collect())
     }
 
     fn observe_one(
@@ -199,6 +216,7 @@ impl ZohoContacts {
 impl RecordPort<ContactRecord> for ZohoContacts {
     fn list_all(&mut self) -> Result<Changes<ContactRecord>, PortError> {
         let feed = self.side.listing(self.fields())?;
+        self.limits.clear();
         let present = self.observe_all(&feed.recs, true)?;
         feed.into_changes(present)
     }
@@ -206,6 +224,9 @@ impl RecordPort<ContactRecord> for ZohoContacts {
     fn changes_since(&mut self, cursor: &str) -> Result<Changes<ContactRecord>, PortError> {
         let feed = self.side.feed_since(self.fields(), cursor)?;
         let present = self.observe_all(&feed.recs, false)?;
+        for id in &feed.deleted {
+            self.limits.forget(id);
+        }
         feed.into_changes(present)
     }
 

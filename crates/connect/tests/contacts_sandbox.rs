@@ -285,14 +285,7 @@ fn disabling_removes_the_folder_and_a_deleted_folder_disables_without_crm_delete
         3
     );
     let folder = env.graph.folder().unwrap().to_string();
-    let r = crmsync_engine::disable_module::<crmsync_core::contact::ContactRecord, _>(
-        &mut env.store,
-        M,
-        &mut env.graph,
-        &crmsync_connect::SystemClock,
-    )
-    .unwrap();
-    assert_eq!(r, Ok(()));
+    assert_eq!(disable(&mut env), Ok(()));
     assert!(!env.store.module(M).unwrap().enabled);
     let folders = env
         .rt
@@ -652,4 +645,260 @@ fn the_engine_worker_runs_contacts_rounds_through_the_runner() {
         .unwrap();
     assert!(items.iter().filter(|i| i["surname"] == "Worker").count() == 3);
     drop(sb);
+}
+
+/// The contact folders of the mailbox, with their stamp expanded.
+fn contact_folders(env: &Env) -> Vec<serde_json::Value> {
+    env.graph_list(&format!(
+        "/contactFolders?$expand={}",
+        env.graph_client.stamp_expand()
+    ))
+}
+
+/// The contacts of a folder, with their stamp expanded.
+fn contacts_of(env: &Env, folder: &str) -> Vec<serde_json::Value> {
+    env.graph_list(&format!(
+        "/contactFolders/{folder}/contacts?$top=100&$expand={}",
+        env.graph_client.stamp_expand()
+    ))
+}
+
+/// Disables Contacts through the engine (the folder and its copies deleted, the CRM kept).
+fn disable(env: &mut Env) -> Result<(), crmsync_engine::PortError> {
+    crmsync_engine::disable_module::<crmsync_core::contact::ContactRecord, _>(
+        &mut env.store,
+        M,
+        &mut env.graph,
+        &crmsync_connect::SystemClock,
+    )
+    .unwrap()
+}
+
+/// How many CRM contacts have the e-mail.
+fn crm_count_by_email(env: &Env, email: &str) -> usize {
+    env.rt
+        .block_on(
+            env.zoho_client
+                .coql(&format!("select id from Contacts where Email = '{email}'")),
+        )
+        .unwrap()
+        .0
+        .len()
+}
+
+#[test]
+fn a_users_own_folder_of_that_name_is_never_adopted_and_ours_is_found_by_its_stamp() {
+    use crmsync_connect::{
+        CONTACT_FOLDER_FALLBACK_NAME, CONTACT_FOLDER_NAME, CONTACT_FOLDER_STAMP,
+    };
+    use reqwest::Method;
+    let mut env = Env::new();
+    // Before the first enable, the user has a folder of their own with the name, and a
+    // contact in it.
+    let own = graph_json(
+        &env,
+        Method::POST,
+        "/contactFolders",
+        Some(json!({"displayName": CONTACT_FOLDER_NAME})),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    graph_json(
+        &env,
+        Method::POST,
+        &format!("/contactFolders/{own}/contacts"),
+        Some(json!({"givenName": "Private", "surname": "Friend",
+                    "emailAddresses": [{"name": "Friend", "address": "friend@own.example"}]})),
+    );
+    let own_before = contacts_of(&env, &own);
+    let crm = env.crm_create(
+        AIKO,
+        "ui",
+        vec![person("Stamp", "Folder", "stamp@t.example")],
+    );
+
+    // Enabling creates our own folder, stamped (under the fallback name: Outlook refuses a
+    // second folder with the name), and leaves the user's alone.
+    env.settle();
+    let ours = env.graph.folder().unwrap().to_string();
+    assert_ne!(ours, own);
+    let folders = contact_folders(&env);
+    let folder = folders.iter().find(|f| f["id"] == ours.as_str()).unwrap();
+    assert_eq!(folder["displayName"], CONTACT_FOLDER_FALLBACK_NAME);
+    assert_eq!(env.stamp(folder).as_deref(), Some(CONTACT_FOLDER_STAMP));
+    let own_folder = folders.iter().find(|f| f["id"] == own.as_str()).unwrap();
+    assert_eq!(
+        env.stamp(own_folder),
+        None,
+        "the user's folder is not stamped"
+    );
+    assert!(env.folder_emails().contains(&"stamp@t.example".to_string()));
+    assert!(!env
+        .folder_emails()
+        .contains(&"friend@own.example".to_string()));
+    // The user's contact never reaches the CRM, and their folder is untouched.
+    assert_eq!(crm_count_by_email(&env, "friend@own.example"), 0);
+    assert_eq!(contacts_of(&env, &own), own_before);
+
+    // A re-enable after a state reset (a new store, new adapters) finds our folder again by
+    // its stamp: no second folder, no second copy.
+    env.store = new_store(&env.dir.path().join("reset.db"));
+    let (crm_side, graph_side) = <crmsync_connect::ZohoContacts as TestModule>::connect(
+        &env.rt,
+        env.graph_client.clone(),
+        env.zoho_client.clone(),
+    );
+    env.crm = crm_side;
+    env.graph = graph_side;
+    env.settle();
+    assert_eq!(env.graph.folder(), Some(ours.as_str()));
+    assert_eq!(
+        contact_folders(&env).len(),
+        folders.len(),
+        "no second folder"
+    );
+    let copies = env
+        .folder_items()
+        .iter()
+        .filter(|i| env.stamp(i).as_deref() == Some(crm[0].as_str()))
+        .count();
+    assert_eq!(copies, 1, "one copy of the CRM contact");
+    assert_eq!(crm_count_by_email(&env, "friend@own.example"), 0);
+
+    // Disabling deletes only our folder: the user's folder and contact, and the CRM, stay.
+    assert_eq!(disable(&mut env), Ok(()));
+    let folders = contact_folders(&env);
+    assert!(folders.iter().all(|f| f["id"] != ours.as_str()));
+    assert!(folders.iter().any(|f| f["id"] == own.as_str()));
+    assert_eq!(contacts_of(&env, &own), own_before);
+    assert!(env.crm_get(&crm[0]).is_some());
+}
+
+#[test]
+fn crm_values_beyond_graph_limits_stay_in_the_crm_and_are_noted_in_the_health() {
+    use crmsync_core::contact::{ContactMapping, MappingEntry};
+    use reqwest::Method;
+    let mut env = Env::new();
+    let mut runner = env.take_runner();
+    // Two custom e-mail fields and two more phones mapped: 4 e-mails (Graph holds 3) and 3
+    // business phones (Graph holds 2).
+    for name in ["Email_3__c", "Email_4__c"] {
+        env.zoho(
+            Method::POST,
+            "/fields/Contacts",
+            json!({"org_of": AIKO, "api_name": name, "data_type": "email", "field_label": name}),
+        );
+    }
+    runner.mapping_fields(M).unwrap();
+    let mut mapping = ContactMapping::default_mapping();
+    for (crm_field, ms_field) in [
+        ("Email_3__c", "emailAddresses"),
+        ("Email_4__c", "emailAddresses"),
+        ("Other_Phone", "businessPhones"),
+        ("Asst_Phone", "businessPhones"),
+    ] {
+        mapping.entries.push(MappingEntry {
+            crm_field: crm_field.into(),
+            ms_field: ms_field.into(),
+        });
+    }
+    runner
+        .store
+        .set_field_mapping(M, Some(&serde_json::to_string(&mapping).unwrap()))
+        .unwrap();
+    let id = env.crm_create(
+        AIKO,
+        "ui",
+        vec![json!({"First_Name": "Many", "Last_Name": "Values",
+                    "Email": "many1@t.example", "Secondary_Email": "many2@t.example",
+                    "Email_3__c": "many3@t.example", "Email_4__c": "many4@t.example",
+                    "Phone": "+81 3 1111 1111", "Other_Phone": "+81 3 2222 2222",
+                    "Asst_Phone": "+81 3 3333 3333"})],
+    )[0]
+    .clone();
+    let settle = |runner: &mut crmsync_connect::SyncRunner| {
+        for _ in 0..6 {
+            let d = runner_round(runner, M).unwrap();
+            assert!(d.failures.is_empty(), "{:?}", d.failures);
+            if d.in_sync() {
+                return;
+            }
+        }
+        panic!("no convergence");
+    };
+    settle(&mut runner);
+
+    // The Outlook copy holds what Graph takes.
+    let copy = || {
+        let ours = contact_folders(&env)
+            .into_iter()
+            .find(|f| env.stamp(f).as_deref() == Some(crmsync_connect::CONTACT_FOLDER_STAMP))
+            .unwrap();
+        contacts_of(&env, ours["id"].as_str().unwrap())
+            .into_iter()
+            .find(|c| env.stamp(c).as_deref() == Some(id.as_str()))
+            .expect("copied")
+    };
+    let c = copy();
+    let emails: Vec<&str> = c["emailAddresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["address"].as_str())
+        .collect();
+    assert_eq!(
+        emails,
+        ["many1@t.example", "many2@t.example", "many3@t.example"]
+    );
+    assert_eq!(c["businessPhones"].as_array().unwrap().len(), 2, "{c}");
+
+    // The record is in sync, and its health names what stays in the CRM only.
+    let noted = |runner: &crmsync_connect::SyncRunner| {
+        let row = runner
+            .store
+            .health(M, None, Some(&id), 10)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.item_id == id)
+            .expect("a health row");
+        assert_eq!(row.status, crmsync_engine::HealthStatus::InSync);
+        let detail = row.detail.unwrap_or_default();
+        for part in [
+            "4th e-mail (Email_4__c) kept in the CRM only",
+            "3rd business phone (Asst_Phone) kept in the CRM only",
+        ] {
+            assert!(detail.contains(part), "{part:?} missing from {detail:?}");
+        }
+    };
+    noted(&runner);
+
+    // Outlook edits (the job title, the third e-mail) come back to the CRM; the values Outlook
+    // never had are still there.
+    graph_json(
+        &env,
+        Method::PATCH,
+        &format!("/contacts/{}", c["id"].as_str().unwrap()),
+        Some(json!({"jobTitle": "Director", "emailAddresses": [
+            {"name": "Many Values", "address": "many1@t.example"},
+            {"name": "many2@t.example", "address": "many2@t.example"},
+            {"name": "New", "address": "new3@t.example"}]})),
+    );
+    settle(&mut runner);
+    let crm = env.crm_get(&id).unwrap();
+    assert_eq!(crm["Title"], "Director", "{crm}");
+    assert_eq!(crm["Email_3__c"], "new3@t.example", "{crm}");
+    for (field, value) in [
+        ("Email", "many1@t.example"),
+        ("Secondary_Email", "many2@t.example"),
+        ("Email_4__c", "many4@t.example"),
+        ("Phone", "+81 3 1111 1111"),
+        ("Other_Phone", "+81 3 2222 2222"),
+        ("Asst_Phone", "+81 3 3333 3333"),
+    ] {
+        assert_eq!(crm[field], value, "{field} kept: {crm}");
+    }
+    assert_eq!(copy()["jobTitle"], "Director");
+    // Still noted after the rounds that re-read the record.
+    noted(&runner);
 }

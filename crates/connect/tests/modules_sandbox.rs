@@ -62,11 +62,7 @@ fn the_preview_before_enabling_counts_the_plan_and_writes_nothing() {
 #[test]
 fn a_stored_mapping_with_a_custom_field_is_applied_by_the_next_round() {
     let mut env = Env::new();
-    let store = std::mem::replace(
-        &mut env.store,
-        crmsync_engine::Store::open_in_memory().unwrap(),
-    );
-    let mut runner = env.runner(store);
+    let mut runner = env.take_runner();
     // An admin adds a custom field after the app connected: the mapping dialog's field list
     // (read afresh) offers it.
     env.zoho(

@@ -5,14 +5,13 @@ use crmsync_core::event::{graph_series_kind, graph_to_canonical, EventRecord};
 use crmsync_core::planner::{Observation, Observed};
 use crmsync_core::CanonicalRecord;
 use crmsync_engine::{Changes, ContainerPort, PortError, RecordPort, Written};
-use crmsync_graph::{DeltaItem, GraphClient, GraphError};
+use crmsync_graph::{DeltaItem, GraphClient};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::runtime::Handle;
 
-use crate::error::graph_error;
 use crate::graph_common::{
-    current_at, enc, etag, extended_properties, text, time, written, GraphSide,
+    current_at, enc, etag, extended_properties, text, time, written, GraphSide, StampedContainer,
 };
 
 /// The display name of the calendar the module owns.
@@ -25,6 +24,15 @@ pub const EVENTS_CALENDAR_FALLBACK_NAME: &str = "Zoho CRM (CRM Sync)";
 /// The value of the CRM-id stamp property on the calendar itself: how the calendar is found
 /// again (by stamp, never by name, so a user's own "Zoho CRM" calendar is never taken over).
 pub const CALENDAR_STAMP: &str = "crmsync:events-calendar";
+
+/// The calendar the module owns, as Graph creates and finds it.
+const CALENDAR: StampedContainer = StampedContainer {
+    collection: "/calendars",
+    name_key: "name",
+    names: &[EVENTS_CALENDAR_NAME, EVENTS_CALENDAR_FALLBACK_NAME],
+    stamp: CALENDAR_STAMP,
+    what: "calendar",
+};
 
 /// The calendarView window of the event delta: from this many days back...
 pub const WINDOW_DAYS_BACK: i64 = 365;
@@ -330,44 +338,13 @@ impl ContainerPort for GraphEvents {
     /// The calendar stamped [`CALENDAR_STAMP`] (calendars accept single-value extended
     /// properties), whatever its name now.
     fn find_container(&mut self) -> Result<Option<String>, PortError> {
-        let rest = format!("/calendars?$expand={}", self.side.client.stamp_expand());
-        let calendars = self.side.list(&rest)?;
-        Ok(calendars
-            .iter()
-            .find(|c| self.side.extended_stamp(c).as_deref() == Some(CALENDAR_STAMP))
-            .and_then(|c| text(c, "id"))
-            .map(str::to_string))
+        self.side.find_stamped(&CALENDAR)
     }
 
+    /// A stamped calendar named [`EVENTS_CALENDAR_NAME`], or
+    /// [`EVENTS_CALENDAR_FALLBACK_NAME`] when the user already has one by that name.
     fn create_container(&mut self) -> Result<String, PortError> {
-        let stamp = self.side.stamp_property(CALENDAR_STAMP)?;
-        let mut last = PortError::Unavailable("no calendar name left to try".into());
-        for name in [EVENTS_CALENDAR_NAME, EVENTS_CALENDAR_FALLBACK_NAME] {
-            match self.side.call(
-                Method::POST,
-                "/calendars",
-                Some(json!({"name": name, "singleValueExtendedProperties": stamp})),
-                None,
-            ) {
-                Ok(v) => {
-                    return text(&v, "id").map(str::to_string).ok_or_else(|| {
-                        PortError::Unavailable("Graph answered without a calendar id".into())
-                    })
-                }
-                // A calendar of the user's already has the name: use the fallback name.
-                Err(e @ GraphError::Conflict { .. }) => last = graph_error(&e, false),
-                Err(e) => {
-                    let pe = graph_error(&e, true);
-                    if pe == PortError::Timeout {
-                        if let Some(id) = self.find_container()? {
-                            return Ok(id);
-                        }
-                    }
-                    return Err(pe);
-                }
-            }
-        }
-        Err(last)
+        self.side.create_stamped(&CALENDAR)
     }
 
     fn container_exists(&mut self, id: &str) -> Result<bool, PortError> {

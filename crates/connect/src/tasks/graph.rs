@@ -9,7 +9,7 @@
 //!   `externalId` = the CRM id), written inline on create (graph-api.md §3).
 //! * The version is the task's `@odata.etag`, sent back as `If-Match` on writes.
 
-use crmsync_core::planner::{Observation, Observed};
+use crmsync_core::planner::Observed;
 use crmsync_core::task::{TaskMapping, TaskRecord};
 use crmsync_core::CanonicalRecord;
 use crmsync_engine::{Changes, ContainerPort, PortError, RecordPort, Written};
@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::runtime::Handle;
 
 use crate::error::graph_error;
-use crate::graph_common::{current_at, delta_feed, enc, text, time, written, GraphSide};
+use crate::graph_common::{current_at, delta_feed, enc, listed, text, time, written, GraphSide};
 
 /// The display name of the To Do list the module owns.
 pub const TASK_LIST_NAME: &str = "Zoho CRM Tasks";
@@ -182,15 +182,7 @@ impl RecordPort<TaskRecord> for GraphTasks {
         let delta_url = self.side.client.tasks_delta_url(&list);
         let round = self.side.delta(&delta_url)?;
         let items = self.list_raw()?;
-        let observations = items
-            .iter()
-            .filter_map(|v| self.observe(v))
-            .map(Observation::Present)
-            .collect();
-        Ok(Changes {
-            observations,
-            cursor: round.delta_link,
-        })
+        Ok(listed(round, &items, |v| self.observe(v)))
     }
 
     fn changes_since(&mut self, cursor: &str) -> Result<Changes<TaskRecord>, PortError> {

@@ -225,6 +225,13 @@ impl<C: TestModule> ModuleEnv<C> {
         )
     }
 
+    /// A Microsoft collection (every page) as the signed-in Microsoft user.
+    pub fn graph_list(&self, rest: &str) -> Vec<Value> {
+        self.rt
+            .block_on(self.graph_client.mailbox_list_json(rest))
+            .unwrap()
+    }
+
     /// A mailbox request as the signed-in Microsoft user.
     pub fn graph_json(&self, method: reqwest::Method, rest: &str, body: Option<Value>) -> Value {
         self.rt
@@ -300,6 +307,13 @@ impl<C: TestModule> ModuleEnv<C> {
             .unwrap();
         SyncRunner::new(store, modules)
     }
+
+    /// The app's interface over every module on this environment's store (an empty in-memory
+    /// store takes its place here).
+    pub fn take_runner(&mut self) -> SyncRunner {
+        let store = std::mem::replace(&mut self.store, Store::open_in_memory().unwrap());
+        self.runner(store)
+    }
 }
 
 /// One round of `module` through the module interface, with the default options.
@@ -320,13 +334,10 @@ impl ModuleEnv<ZohoContacts> {
     /// Every contact of the sync folder (raw Graph JSON with the stamp).
     pub fn folder_items(&self) -> Vec<Value> {
         let f = self.graph.folder().expect("folder selected").to_string();
-        let rest = format!(
+        self.graph_list(&format!(
             "/contactFolders/{f}/contacts?$top=100&$expand={}",
             self.graph_client.stamp_expand()
-        );
-        self.rt
-            .block_on(self.graph_client.mailbox_list_json(&rest))
-            .unwrap()
+        ))
     }
 
     /// Emails of the folder's items.
