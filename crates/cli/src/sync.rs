@@ -1,4 +1,6 @@
-//! `crmsync sync`: sync rounds from the command line, against the services or the sandbox.
+//! `crmsync sync`: sync rounds from the command line, against the services or the sandbox;
+//! once (until nothing is left to do) or, with `--watch`, on a schedule through the engine's
+//! worker (`watch.rs`).
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -13,6 +15,11 @@ use crmsync_engine::{
 };
 use crmsync_graph::{GraphClient, GraphConfig};
 use crmsync_zoho::{ZohoClient, ZohoConfig};
+
+use progress::{container_noun, disabled_line, StepLines};
+
+mod progress;
+mod watch;
 
 /// Microsoft Graph v1.0.
 pub const GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
@@ -72,6 +79,13 @@ pub struct SyncArgs {
     /// At most this many rounds (stops earlier once a round has nothing to do).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub rounds: u32,
+    /// Keep running, as the app does: sync every enabled module now, then every --interval,
+    /// printing progress, until Ctrl-C or SIGTERM (which stop between two actions).
+    #[arg(long, conflicts_with_all = ["disable", "disable_contacts", "dry_run", "confirm_deletes", "modules", "rounds"])]
+    pub watch: bool,
+    /// With --watch: the time between rounds, `90s`, `5m` or minutes (default 2m, as the app).
+    #[arg(long, requires = "watch", value_parser = watch::parse_interval)]
+    pub interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +108,8 @@ pub enum SyncCliError {
     Auth(#[from] crmsync_auth::AuthError),
     #[error("the round ended: {0}")]
     Round(String),
+    #[error("cannot listen for Ctrl-C and SIGTERM: {0}")]
+    Signals(std::io::Error),
 }
 
 struct Endpoints {
@@ -134,7 +150,10 @@ pub fn run(data_dir: &Path, args: &SyncArgs) -> Result<(), SyncCliError> {
                 .clone()
                 .ok_or_else(|| SyncCliError::Sandbox("no Zoho emulator".into()))?,
         };
-        println!("sandbox started at {}", running.addr);
+        println!(
+            "sandbox started at {}: --graph-url {} --graph-control {} --zoho-control {}",
+            running.addr, e.graph, e.graph_control, e.zoho_control
+        );
         sandbox = Some(running);
         Some(e)
     } else {
@@ -236,20 +255,26 @@ pub fn run(data_dir: &Path, args: &SyncArgs) -> Result<(), SyncCliError> {
         }
     }
 
-    let result = sync_modules(&mut runner, &selected, args);
+    let result = if args.watch {
+        if selected.is_empty() {
+            println!(
+                "no module is enabled yet (pass --enable contacts,events,tasks); each round \
+                 picks up the modules enabled meanwhile"
+            );
+        }
+        let counts = Store::open(&paths::store_path(data_dir))?;
+        let interval = args
+            .interval
+            .unwrap_or(crmsync_engine::WorkerConfig::default().interval);
+        watch::watch(&rt, runner, counts, interval)
+    } else {
+        sync_modules(&mut runner, &selected, args)
+    };
     if let Some(running) = sandbox {
         rt.block_on(running.shutdown())
             .map_err(|e| SyncCliError::Sandbox(e.to_string()))?;
     }
     result
-}
-
-fn container_noun(m: ModuleKind) -> &'static str {
-    match m {
-        ModuleKind::Contacts => "contact folder",
-        ModuleKind::Events => "calendar",
-        ModuleKind::Tasks => "To Do list",
-    }
 }
 
 async fn sign_in(e: &Endpoints, user: &str) -> Result<(GraphClient, ZohoClient), SyncCliError> {
@@ -345,9 +370,14 @@ fn sync_module(
     rounds: u32,
 ) -> Result<(), SyncCliError> {
     let cancel = AtomicBool::new(false);
+    let steps = StepLines::default();
     for n in 1..=rounds {
         println!("{m}: round {n} started");
-        let r = runner.round(m, &SystemClock, opts, &cancel, &|_| {})?;
+        let r = runner.round(m, &SystemClock, opts, &cancel, &|step| {
+            if let Some(line) = steps.line(m, step) {
+                println!("{line}");
+            }
+        })?;
         let planned = r.plan.as_ref().map_or(0, |p| {
             p.create_in_graph
                 + p.create_in_crm
@@ -381,10 +411,7 @@ fn sync_module(
                 return Ok(());
             }
             RoundOutcome::Disabled => {
-                println!(
-                    "{m}: the Microsoft 365 {} was deleted; the module is now disabled (nothing was deleted in the CRM)",
-                    container_noun(m)
-                );
+                println!("{}", disabled_line(m));
                 return Ok(());
             }
             RoundOutcome::Interrupted(e) if n == rounds => {

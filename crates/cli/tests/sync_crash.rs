@@ -1,153 +1,125 @@
 //! `crmsync sync` killed mid-run against a sandbox started by the test, then restarted:
 //! the run ends with every eligible CRM contact in the folder exactly once.
 
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crmsync_connect::{connect_contacts, ControlTokens};
-use crmsync_engine::{ContainerPort, RecordPort};
-use crmsync_graph::{GraphClient, GraphConfig};
-use crmsync_zoho::{ZohoClient, ZohoConfig};
 use serde_json::{json, Value};
 
-const AIKO: &str = "aiko.tanaka@sakura-demo.example";
-const BEN: &str = "ben.carter@sakura-demo.example";
+mod common;
 
-fn control(rt: &tokio::runtime::Runtime, url: String, body: Value) -> Value {
-    rt.block_on(async {
-        let r = reqwest::Client::new()
-            .post(&url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        assert!(status.is_success(), "{url}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    })
+use common::{
+    contact_folder, crmsync, email_of, folder_contacts, runtime, succeeded, Endpoints, AIKO, BEN,
+};
+
+/// Creates `count` contacts as `user` through the control API (`origin`: api, import, ...),
+/// e-mailed `{prefix}{i}@crash.example`; returns their CRM ids and e-mails.
+fn seed_contacts(
+    rt: &tokio::runtime::Runtime,
+    at: &Endpoints,
+    user: &str,
+    origin: &str,
+    prefix: &str,
+    count: usize,
+) -> Vec<(String, String)> {
+    let emails: Vec<String> = (0..count)
+        .map(|i| format!("{prefix}{i}@crash.example"))
+        .collect();
+    let data: Vec<Value> = emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| json!({"Last_Name": format!("{prefix} {i}"), "Email": e}))
+        .collect();
+    let created = at.zoho_control(
+        rt,
+        "/records/Contacts",
+        json!({"as": user, "origin": origin, "data": data}),
+    );
+    let ids = created["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["details"]["id"].as_str().unwrap().to_owned());
+    ids.zip(emails).collect()
+}
+
+/// The e-mails of the CRM contacts that sync for `user`, by the product's rules written out
+/// here from the emulator's state (not the connector's classification): owned by the user, and
+/// not created by an import or a migration unless changed since.
+fn syncable_contacts(snapshot: &Value, user: &str) -> BTreeSet<String> {
+    const IMPORT_SOURCES: [&str; 3] = ["mass_addition_via_ui", "bulkapi", "migration"];
+    let mut emails = BTreeSet::new();
+    for org in snapshot["orgs"].as_object().unwrap().values() {
+        let users = org["users"].as_array().unwrap();
+        let Some(owner) = users.iter().find(|u| u["email"] == user) else {
+            continue;
+        };
+        for r in org["records"]["Contacts"].as_object().unwrap().values() {
+            let timeline = r["timeline"].as_array().unwrap();
+            let created = timeline.iter().find(|t| t["action"] == "added").unwrap();
+            let imported = IMPORT_SOURCES.contains(&created["source"].as_str().unwrap());
+            if r["owner"] == owner["id"] && !(imported && timeline.len() == 1) {
+                emails.insert(r["values"]["Email"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    emails
 }
 
 #[test]
 fn killed_mid_run_then_restarted_ends_without_duplicates() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let sb = rt
         .block_on(crmsync_sandbox::start(crmsync_sandbox::Options::default()))
         .unwrap();
-    let zc = sb.urls.zoho_control.clone().unwrap();
-    let gc = sb.urls.graph_control.clone();
+    let at = Endpoints::of(&sb);
+    // What the demo data brings for Aiko, read before the test adds anything.
+    let demo = syncable_contacts(&at.zoho_snapshot(&rt), AIKO);
+    assert!(!demo.is_empty());
     // A few thousand contacts: Aiko's (API), some of Ben's, some imported never changed.
-    control(
-        &rt,
-        format!("{zc}/generate"),
-        json!({"as": AIKO, "module": "Contacts", "count": 2500}),
-    );
-    control(
-        &rt,
-        format!("{zc}/generate"),
-        json!({"as": BEN, "module": "Contacts", "count": 200}),
-    );
-    let imported: Vec<Value> = (0..100)
-        .map(|i| json!({"Last_Name": format!("Imported{i}"), "Email": format!("imp{i}@crash.example")}))
-        .collect();
-    let created = control(
-        &rt,
-        format!("{zc}/records/Contacts"),
-        json!({"as": AIKO, "origin": "import", "data": imported}),
-    );
+    let own = seed_contacts(&rt, &at, AIKO, "api", "own", 2500);
+    let bens = seed_contacts(&rt, &at, BEN, "api", "ben", 200);
+    let imported = seed_contacts(&rt, &at, AIKO, "import", "imp", 100);
     // 40 of the imported records are mass-updated later: those sync, the other 60 do not.
-    let ids: Vec<&str> = created["data"].as_array().unwrap()[..40]
-        .iter()
-        .map(|d| d["details"]["id"].as_str().unwrap())
-        .collect();
+    let (updated, untouched) = imported.split_at(40);
+    let ids: Vec<&str> = updated.iter().map(|(id, _)| id.as_str()).collect();
     std::thread::sleep(Duration::from_millis(1100));
-    control(
+    at.zoho_control(
         &rt,
-        format!("{zc}/records/Contacts/mass_update"),
+        "/records/Contacts/mass_update",
         json!({"as": AIKO, "ids": ids, "data": {"Department": "Imported, then updated"}}),
     );
+    let expected: BTreeSet<String> = demo
+        .iter()
+        .cloned()
+        .chain(own.iter().chain(updated).map(|(_, e)| e.clone()))
+        .collect();
+    assert_eq!(expected.len(), demo.len() + 2540);
 
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_crmsync");
-    let args = |extra: &[&str]| {
-        let mut c = Command::new(bin);
-        c.arg("--data-dir")
-            .arg(dir.path())
-            .arg("sync")
-            .arg("--graph-url")
-            .arg(&sb.urls.graph)
-            .arg("--graph-control")
-            .arg(&gc)
-            .arg("--zoho-control")
-            .arg(&zc)
+    let sync = || {
+        let mut c = crmsync(dir.path());
+        c.arg("sync")
+            .args(at.flags())
             .arg("--enable-contacts")
-            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         c
     };
-
-    // The test's own view of the services.
-    let graph = GraphClient::new(
-        GraphConfig::new(&sb.urls.graph),
-        Arc::new(ControlTokens::graph(&gc, AIKO)),
-    )
-    .unwrap();
-    let zt = ControlTokens::zoho(&zc, AIKO);
-    let minted = rt.block_on(zt.mint()).unwrap();
-    let zoho = ZohoClient::new(
-        ZohoConfig::new(minted["api_domain"].as_str().unwrap()),
-        Arc::new(zt),
-    )
-    .unwrap();
-    let (mut crm_view, mut graph_view) = rt
-        .block_on(connect_contacts(graph.clone(), zoho, rt.handle().clone()))
-        .unwrap();
-    let folder_items = |graph_view: &mut crmsync_connect::GraphContacts| -> Vec<Value> {
-        let Some(id) = graph_view.find_container().unwrap() else {
-            return Vec::new();
-        };
-        let rest = format!(
-            "/contactFolders/{id}/contacts?$top=100&$expand={}",
-            graph.stamp_expand()
-        );
-        rt.block_on(graph.mailbox_list_json(&rest)).unwrap()
-    };
+    let graph = at.graph_as(AIKO);
 
     // Kill the run once a few hundred copies have landed.
-    let mut child = args(&[]).spawn().unwrap();
-    let start = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(40));
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run ended before it could be killed: {status}");
-        }
-        let n = folder_items(&mut graph_view).len();
-        if n >= 300 {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "no progress");
-    }
-    let partial = folder_items(&mut graph_view).len();
+    kill_once(sync().spawn().unwrap(), || {
+        folder_contacts(&rt, &graph).len() >= 300
+    });
+    let partial = folder_contacts(&rt, &graph).len();
 
     // Restart: it finishes.
-    let out = args(&[]).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&sync().output().unwrap());
     assert!(stdout.contains("contacts: in sync"), "{stdout}");
 
-    let items = folder_items(&mut graph_view);
+    let items = folder_contacts(&rt, &graph);
     assert!(
         items.len() > partial,
         "the restart carried on ({partial} → {})",
@@ -162,80 +134,59 @@ fn killed_mid_run_then_restarted_ends_without_duplicates() {
         })
         .collect();
     stamps.sort();
-    let n = stamps.len();
     stamps.dedup();
-    assert_eq!(stamps.len(), n, "no CRM record has two copies");
+    assert_eq!(stamps.len(), items.len(), "no CRM record has two copies");
 
-    // Exactly the eligible set: what the CRM side classifies as syncable.
-    let listing = crm_view.list_all().unwrap();
-    let mut eligible: Vec<String> = listing
-        .observations
+    // Exactly the expected set: Aiko's own, the mass-updated imports and her demo contacts,
+    // each once; none of Ben's, none of the untouched imports.
+    let mut emails: Vec<&str> = items
         .iter()
-        .filter_map(|o| match o {
-            crmsync_core::planner::Observation::Present(o) if o.exclusion.is_none() => {
-                Some(o.id.clone())
-            }
-            _ => None,
-        })
+        .map(|i| email_of(i).expect("every copy has an e-mail"))
         .collect();
-    eligible.sort();
-    assert!(eligible.len() >= 2540, "{}", eligible.len());
-    for id in &ids {
-        assert!(
-            eligible.iter().any(|e| e == id),
-            "mass-updated import {id} syncs"
-        );
+    emails.sort_unstable();
+    emails.dedup();
+    assert_eq!(
+        emails.len(),
+        items.len(),
+        "no e-mail is in the folder twice"
+    );
+    let got: BTreeSet<String> = emails.into_iter().map(str::to_owned).collect();
+    let missing: Vec<&String> = expected.difference(&got).collect();
+    let unexpected: Vec<&String> = got.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && unexpected.is_empty(),
+        "{} missing, e.g. {:?}; {} unexpected, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)],
+        unexpected.len(),
+        &unexpected[..unexpected.len().min(5)]
+    );
+    for (_, e) in bens.iter().chain(untouched) {
+        assert!(!got.contains(e), "{e} is not Aiko's to sync");
     }
-    assert_eq!(stamps, eligible);
     rt.block_on(sb.shutdown()).unwrap();
 }
 
 #[test]
 fn killed_while_creating_in_the_crm_then_restarted_creates_each_contact_once() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let sb = rt
         .block_on(crmsync_sandbox::start(crmsync_sandbox::Options::default()))
         .unwrap();
-    let zc = sb.urls.zoho_control.clone().unwrap();
-    let gc = sb.urls.graph_control.clone();
+    let at = Endpoints::of(&sb);
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_crmsync");
-    let run = || {
-        let mut c = Command::new(bin);
-        c.arg("--data-dir")
-            .arg(dir.path())
-            .args(["sync", "--enable-contacts", "--graph-url", &sb.urls.graph])
-            .args(["--graph-control", &gc, "--zoho-control", &zc])
+    let sync = || {
+        let mut c = crmsync(dir.path());
+        c.args(["sync", "--enable-contacts"])
+            .args(at.flags())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         c
     };
-    let out = run().output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&sync().output().unwrap());
 
-    let graph = GraphClient::new(
-        GraphConfig::new(&sb.urls.graph),
-        Arc::new(ControlTokens::graph(&gc, AIKO)),
-    )
-    .unwrap();
-    let folders = rt
-        .block_on(graph.mailbox_list_json("/contactFolders"))
-        .unwrap();
-    let folder = folders
-        .iter()
-        .find(|f| f["displayName"] == "Zoho CRM Contacts")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let graph = at.graph_as(AIKO);
+    let folder = contact_folder(&rt, &graph).unwrap();
     const N: usize = 400;
     for i in 0..N {
         rt.block_on(graph.mailbox_json(
@@ -249,40 +200,16 @@ fn killed_while_creating_in_the_crm_then_restarted_creates_each_contact_once() {
         ))
         .unwrap();
     }
-    let zt = ControlTokens::zoho(&zc, AIKO);
-    let minted = rt.block_on(zt.mint()).unwrap();
-    let zoho = ZohoClient::new(
-        ZohoConfig::new(minted["api_domain"].as_str().unwrap()),
-        Arc::new(zt),
-    )
-    .unwrap();
+    let zoho = at.zoho_as(&rt, AIKO);
     let crm_count = || {
         rt.block_on(zoho.coql("select id, Email from Contacts where Last_Name = 'Made' limit 2000"))
             .unwrap()
             .0
     };
 
-    let mut child = run().spawn().unwrap();
-    let start = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(20));
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run ended before it could be killed: {status}");
-        }
-        if crm_count().len() >= 40 {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "no progress");
-    }
+    kill_once(sync().spawn().unwrap(), || crm_count().len() >= 40);
     let partial = crm_count().len();
-    let out = run().output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&sync().output().unwrap());
     let rows = crm_count();
     assert!(rows.len() > partial);
     let mut emails: Vec<String> = rows
@@ -303,19 +230,11 @@ fn killed_while_creating_in_the_crm_then_restarted_creates_each_contact_once() {
 #[test]
 fn the_headless_sandbox_demo_syncs_and_status_reports_it() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_crmsync");
-    let out = Command::new(bin)
-        .arg("--data-dir")
-        .arg(dir.path())
+    let out = crmsync(dir.path())
         .args(["sync", "--sandbox", "--sandbox-generate", "120"])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out);
     assert!(
         stdout.contains("signed in as aiko.tanaka@sakura-demo.example"),
         "{stdout}"
@@ -325,9 +244,18 @@ fn the_headless_sandbox_demo_syncs_and_status_reports_it() {
     // The headless demo syncs every module.
     assert!(stdout.contains("events: in sync"), "{stdout}");
     assert!(stdout.contains("tasks: in sync"), "{stdout}");
-    let out = Command::new(bin)
-        .arg("--data-dir")
-        .arg(dir.path())
+    // Progress within a round: the steps, and the plan as it runs (120+ contacts: a line
+    // every tenth, not one per action).
+    assert!(
+        stdout.contains("contacts: reading the Microsoft 365 changes"),
+        "{stdout}"
+    );
+    let executing = stdout
+        .lines()
+        .filter(|l| l.starts_with("contacts: ") && l.ends_with(" actions done"))
+        .count();
+    assert!((2..=20).contains(&executing), "{stdout}");
+    let out = crmsync(dir.path())
         .args(["status", "--json"])
         .output()
         .unwrap();
@@ -343,35 +271,21 @@ fn the_headless_sandbox_demo_syncs_and_status_reports_it() {
 
 #[test]
 fn disable_contacts_deletes_the_folder_and_keeps_the_crm() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let sb = rt
         .block_on(crmsync_sandbox::start(crmsync_sandbox::Options::default()))
         .unwrap();
-    let zc = sb.urls.zoho_control.clone().unwrap();
-    let gc = sb.urls.graph_control.clone();
+    let at = Endpoints::of(&sb);
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_crmsync");
-    let run = |extra: &[&str]| {
-        Command::new(bin)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["sync", "--graph-url", &sb.urls.graph])
-            .args(["--graph-control", &gc, "--zoho-control", &zc])
+    let sync = |extra: &[&str]| {
+        crmsync(dir.path())
+            .arg("sync")
+            .args(at.flags())
             .args(extra)
             .output()
             .unwrap()
     };
-    let zt = ControlTokens::zoho(&zc, AIKO);
-    let minted = rt.block_on(zt.mint()).unwrap();
-    let zoho = ZohoClient::new(
-        ZohoConfig::new(minted["api_domain"].as_str().unwrap()),
-        Arc::new(zt),
-    )
-    .unwrap();
+    let zoho = at.zoho_as(&rt, AIKO);
     let crm_total = || {
         rt.block_on(zoho.coql("select id from Contacts where Last_Name is not null limit 2000"))
             .unwrap()
@@ -379,50 +293,41 @@ fn disable_contacts_deletes_the_folder_and_keeps_the_crm() {
             .len()
     };
     let before = crm_total();
-    let out = run(&["--enable-contacts"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let graph = GraphClient::new(
-        GraphConfig::new(&sb.urls.graph),
-        Arc::new(ControlTokens::graph(&gc, AIKO)),
-    )
-    .unwrap();
-    let has_folder = || {
-        rt.block_on(graph.mailbox_list_json("/contactFolders"))
-            .unwrap()
-            .iter()
-            .any(|f| f["displayName"] == "Zoho CRM Contacts")
-    };
-    assert!(has_folder());
-    let out = run(&["--disable-contacts"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!has_folder());
+    succeeded(&sync(&["--enable-contacts"]));
+    let graph = at.graph_as(AIKO);
+    assert!(contact_folder(&rt, &graph).is_some());
+    succeeded(&sync(&["--disable-contacts"]));
+    assert!(contact_folder(&rt, &graph).is_none());
     assert_eq!(crm_total(), before);
-    let out = run(&[]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("no module is enabled"));
+    assert!(succeeded(&sync(&[])).contains("no module is enabled"));
     rt.block_on(sb.shutdown()).unwrap();
 }
 
 #[test]
 fn sync_without_connected_accounts_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_crmsync"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .arg("sync")
-        .output()
-        .unwrap();
+    let out = crmsync(dir.path()).arg("sync").output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("Zoho CRM is not connected: connect it in the app first"),
         "{stderr}"
     );
+}
+
+/// Kills `child` (a sync run) as soon as `landed` says enough of its work is done.
+fn kill_once(mut child: Child, landed: impl Fn() -> bool) {
+    let start = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended before it could be killed: {status}");
+        }
+        if landed() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no progress");
+    }
 }
