@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crmsync_engine::{paths, ModuleState, ModuleStatus, Service, Store, StoreError};
 use serde::Serialize;
 
+mod bench;
 mod sync;
 
 #[derive(Parser)]
@@ -28,8 +29,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run sync rounds for the enabled modules until nothing is left to do.
+    /// Run sync rounds for the enabled modules until nothing is left to do, or keep running on
+    /// a schedule with --watch.
     Sync(Box<sync::SyncArgs>),
+    /// Measure the first sync, an idle poll and idle CPU against the in-process sandbox with
+    /// realistic latency and the services' limits, and print the figures (always a fresh
+    /// temporary store; never the app's).
+    Bench(Box<bench::BenchArgs>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +48,8 @@ enum CliError {
     Json(#[from] serde_json::Error),
     #[error(transparent)]
     Sync(#[from] sync::SyncCliError),
+    #[error("bench: {0}")]
+    Bench(#[from] bench::BenchError),
 }
 
 #[derive(Serialize)]
@@ -132,20 +140,24 @@ fn print_text(report: &StatusReport) {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
-    let data_dir = cli
-        .data_dir
-        .or_else(paths::data_dir)
-        .ok_or(CliError::NoDataDir)?;
+    // The bench never touches a data dir (it makes a temporary one).
+    let data_dir = || {
+        cli.data_dir
+            .clone()
+            .or_else(paths::data_dir)
+            .ok_or(CliError::NoDataDir)
+    };
     match cli.command {
         Command::Status { json } => {
-            let report = status(data_dir)?;
+            let report = status(data_dir()?)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print_text(&report);
             }
         }
-        Command::Sync(args) => sync::run(&data_dir, &args)?,
+        Command::Sync(args) => sync::run(&data_dir()?, &args)?,
+        Command::Bench(args) => bench::run(&args)?,
     }
     Ok(())
 }
