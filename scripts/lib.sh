@@ -40,7 +40,7 @@ ensure_apt_packages() {
 }
 
 ensure_toolchains() {
-  command -v cargo >/dev/null 2>&1 || die "Rust is missing: install it from https://rustup.rs (stable, 1.85 or newer)"
+  command -v cargo >/dev/null 2>&1 || die "Rust is missing: install it from https://rustup.rs (stable, 1.89 or newer)"
   command -v node >/dev/null 2>&1 || die "Node.js is missing: install Node.js 20.19 or newer"
   local major minor
   IFS=. read -r major minor _ <<<"$(node --version | tr -d v)"

@@ -18,7 +18,7 @@ pub use health::{HealthRow, HealthStatus, ModuleCounts};
 pub use module::{Account, EnableError, ModuleKind, ModuleState, ModuleStatus, Service};
 pub use ports::{Changes, Clock, ContainerPort, PortError, RecordPort, Written};
 pub use state::{ActionCommit, JournalEntry, JournalOp, ModuleSettings, RunRecord};
-pub use store::{Store, StoreError};
+pub use store::{Store, StoreError, SyncGuard};
 pub use sync::{
     disable_module, resolve_queued_conflict, run_round, run_round_cancellable, run_round_observed,
     RecordFailure, RoundOptions, RoundOutcome, RoundReport, RoundStep, SyncError,

@@ -3,7 +3,8 @@
 //! Architecture invariant: the store holds sync state and identities only.
 //! Tokens and client secrets never reach it (they live in the OS keychain).
 
-use std::path::Path;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -43,11 +44,31 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("another CRM Sync (the app or `crmsync sync`) is syncing this data right now; it was left alone and will be tried again")]
+    Busy,
+    #[error("cannot lock {path} for syncing: {source}")]
+    Lock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-/// A handle on the store. One per process; cheap operations, no background work.
+/// A handle on the store. Cheap operations, no background work. Several handles (and
+/// processes: the app, `crmsync`) may read and write it; only one at a time may sync
+/// ([`Store::exclusive`]).
 pub struct Store {
     pub(crate) conn: Connection,
+    /// The file whose lock says "a sync is writing to the services" (None in memory).
+    lock_path: Option<PathBuf>,
+}
+
+/// Held while a round, a disable or a restore talks to the services: no second process
+/// (or handle) can do the same on this store until it is dropped.
+#[must_use = "the lock is released when the guard is dropped"]
+#[derive(Debug)]
+pub struct SyncGuard {
+    _file: Option<File>,
 }
 
 impl Store {
@@ -64,7 +85,38 @@ impl Store {
         }
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        let mut lock = path.as_os_str().to_owned();
+        lock.push(".sync-lock");
+        store.lock_path = Some(PathBuf::from(lock));
+        Ok(store)
+    }
+
+    /// Takes the store's sync lock (an OS file lock beside the database, released when the
+    /// guard drops or the process dies), or [`StoreError::Busy`] when another handle or
+    /// process holds it. Two syncs on one store could both create the same record.
+    ///
+    /// # Errors
+    /// [`StoreError::Busy`]; [`StoreError::Lock`] when the lock file cannot be opened.
+    pub fn exclusive(&self) -> Result<SyncGuard, StoreError> {
+        let Some(path) = &self.lock_path else {
+            return Ok(SyncGuard { _file: None });
+        };
+        let io = |source| StoreError::Lock {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(SyncGuard { _file: Some(file) }),
+            Err(TryLockError::WouldBlock) => Err(StoreError::Busy),
+            Err(TryLockError::Error(e)) => Err(io(e)),
+        }
     }
 
     /// An in-memory store, for tests.
@@ -79,7 +131,10 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mut store = Store { conn };
+        let mut store = Store {
+            conn,
+            lock_path: None,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -425,6 +480,26 @@ mod tests {
             store.module(ModuleKind::Tasks).unwrap().status,
             ModuleStatus::Paused("guard".into())
         );
+    }
+
+    #[test]
+    fn one_sync_at_a_time_per_store_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        let app = Store::open(&path).unwrap();
+        let cli = Store::open(&path).unwrap();
+        let held = app.exclusive().unwrap();
+        assert!(matches!(cli.exclusive(), Err(StoreError::Busy)));
+        // Reading and writing sync state stays open to both.
+        cli.set_status(ModuleKind::Events, true, &ModuleStatus::Active, t(1))
+            .unwrap();
+        drop(held);
+        let _cli = cli.exclusive().unwrap();
+        assert!(matches!(app.exclusive(), Err(StoreError::Busy)));
+        // In memory there is nobody else.
+        let mem = Store::open_in_memory().unwrap();
+        let _a = mem.exclusive().unwrap();
+        let _b = mem.exclusive().unwrap();
     }
 
     #[test]

@@ -182,6 +182,7 @@ where
     if !state.enabled && !opts.dry_run {
         return Err(SyncError::NotEnabled(module));
     }
+    let _sync = store.exclusive()?;
     let run_id = store.start_run(module, clock.now())?;
     let mut report = RoundReport {
         run_id,
@@ -789,6 +790,7 @@ where
     R: CanonicalRecord,
     G: ContainerPort,
 {
+    let _sync = store.exclusive()?;
     if let Some(id) = store.settings(module)?.container_id {
         match graph.delete_container(&id) {
             Ok(()) | Err(PortError::NotFound) => {}

@@ -51,6 +51,7 @@ where
     R: CanonicalRecord,
     C: RecordPort<R>,
 {
+    let _sync = store.exclusive()?;
     let entry = store
         .journal_entry(module, journal_id)?
         .ok_or(RestoreRefused::NoSuchEntry)?;

@@ -10,7 +10,7 @@ use crmsync_core::planner::{LinkState, Pause};
 use crmsync_core::{CanonicalRecord, FieldMap, FieldValue, Side};
 use crmsync_engine::{
     run_round, Account, JournalOp, ModuleKind, ModuleStatus, RoundOptions, RoundOutcome,
-    RoundReport, Service, Store, SyncError,
+    RoundReport, Service, Store, StoreError, SyncError,
 };
 use fakes::{t, Fake, World, WorldClock};
 
@@ -670,6 +670,62 @@ fn a_record_deferred_by_the_first_sync_cap_stays_deferred_when_a_feed_reads_it_a
     // Once it changes in the CRM, it syncs.
     env.crm
         .user_update(&late, contact("Late, edited", "late@example.com"));
+    env.settle();
+    assert_eq!(env.graph.items.len(), 3);
+}
+
+#[test]
+fn a_second_process_on_the_same_store_waits_instead_of_syncing_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    let mut env = Env::new(3);
+    env.store = Store::open(&path).unwrap();
+    for service in [Service::Zoho, Service::Microsoft] {
+        env.store
+            .save_account(&Account {
+                service,
+                user_id: "u1".into(),
+                email: "user@example.com".into(),
+                display_name: "User".into(),
+                organisation: "Org".into(),
+                data_centre: None,
+                connected_at: t(0),
+            })
+            .unwrap();
+    }
+    env.store.enable(M, t(0)).unwrap();
+    // Another process (the app, or `crmsync sync --watch`) is in the middle of a round.
+    let other = Store::open(&path).unwrap();
+    let held = other.exclusive().unwrap();
+    let clock = WorldClock(env.world.clone());
+    for attempt in [
+        run_round(
+            &mut env.store,
+            M,
+            &mut env.crm,
+            &mut env.graph,
+            &clock,
+            RoundOptions::default(),
+        )
+        .map(|_| ()),
+        crmsync_engine::disable_module::<ContactRecord, _>(
+            &mut env.store,
+            M,
+            &mut env.graph,
+            &clock,
+        )
+        .map(|_| ()),
+    ] {
+        assert!(
+            matches!(attempt, Err(SyncError::Store(StoreError::Busy))),
+            "{attempt:?}"
+        );
+    }
+    assert!(env.store.runs(M, 10).unwrap().is_empty(), "no run recorded");
+    assert_eq!((env.crm.writes, env.graph.writes), (0, 0));
+    assert!(env.graph.items.is_empty() && env.graph.container.is_none());
+    // Once it is done, this one syncs.
+    drop(held);
     env.settle();
     assert_eq!(env.graph.items.len(), 3);
 }
