@@ -35,7 +35,16 @@ struct Env {
 
 impl Env {
     fn new(n: usize) -> Self {
-        let store = Store::open_in_memory().unwrap();
+        Self::with_store(Store::open_in_memory().unwrap(), n)
+    }
+
+    /// As [`Env::new`], with the store in a file (reopened after a crash, locked by a
+    /// second process).
+    fn on_file(path: &std::path::Path, n: usize) -> Self {
+        Self::with_store(Store::open(path).unwrap(), n)
+    }
+
+    fn with_store(store: Store, n: usize) -> Self {
         for service in [Service::Zoho, Service::Microsoft] {
             store
                 .save_account(&Account {
@@ -300,22 +309,7 @@ fn a_write_racing_a_user_edit_is_refused_then_merged_not_forced() {
 fn a_crash_right_after_a_create_leaves_no_duplicate_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.sqlite3");
-    let mut env = Env::new(2);
-    env.store = Store::open(&path).unwrap();
-    for service in [Service::Zoho, Service::Microsoft] {
-        env.store
-            .save_account(&Account {
-                service,
-                user_id: "u1".into(),
-                email: "user@example.com".into(),
-                display_name: "User".into(),
-                organisation: "Org".into(),
-                data_centre: None,
-                connected_at: t(0),
-            })
-            .unwrap();
-    }
-    env.store.enable(M, t(0)).unwrap();
+    let mut env = Env::on_file(&path, 2);
     // Crash right after the folder's create lands.
     let clock = WorldClock(env.world.clone());
     env.graph.crash_after_next_write = true;
@@ -678,22 +672,7 @@ fn a_record_deferred_by_the_first_sync_cap_stays_deferred_when_a_feed_reads_it_a
 fn a_second_process_on_the_same_store_waits_instead_of_syncing_too() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.sqlite3");
-    let mut env = Env::new(3);
-    env.store = Store::open(&path).unwrap();
-    for service in [Service::Zoho, Service::Microsoft] {
-        env.store
-            .save_account(&Account {
-                service,
-                user_id: "u1".into(),
-                email: "user@example.com".into(),
-                display_name: "User".into(),
-                organisation: "Org".into(),
-                data_centre: None,
-                connected_at: t(0),
-            })
-            .unwrap();
-    }
-    env.store.enable(M, t(0)).unwrap();
+    let mut env = Env::on_file(&path, 3);
     // Another process (the app, or `crmsync sync --watch`) is in the middle of a round.
     let other = Store::open(&path).unwrap();
     let held = other.exclusive().unwrap();
