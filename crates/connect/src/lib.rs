@@ -41,6 +41,7 @@ pub use modules::{
 };
 pub use tasks::{connect_tasks, run_tasks_round, GraphTasks, ZohoTasks, TASK_LIST_NAME};
 pub use tokens::{ControlTokens, SessionTokens};
+pub use zoho_common::CRM_WATERMARK_SETTLE;
 pub use zoho_port::{ZohoContacts, CONTACT_LIST_FIELDS};
 
 use chrono::{DateTime, Utc};

@@ -129,11 +129,71 @@ type Fetched = (
     Result<Vec<crmsync_zoho::models::TimelineEntry>, ZohoError>,
 );
 
+/// How long after the read that first returned a record modified in the watermark's second a
+/// feed must start to be sure the CRM's clock has left that second: the second itself, plus a
+/// margin for a write that becomes visible late and for this machine's clock being adjusted.
+/// Clocks may differ by any offset: only the time elapsed on this machine counts.
+pub const CRM_WATERMARK_SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The feed position: the newest `Modified_Time` and deletion time seen.
+///
+/// Zoho's times have whole seconds and `If-Modified-Since` returns records modified *after*
+/// it, so a record modified in the watermark's second after the read that set it would be
+/// missed by a feed from the watermark: the feed starts one second back and re-reads that
+/// second (every record in it, a page of 200 at a time) until it is closed: once a feed that
+/// started after the CRM's clock left that second (see [`CRM_WATERMARK_SETTLE`]) has read it,
+/// nothing can be modified in it any more, and the feeds read from after it (an idle poll
+/// then returns nothing: one request, whatever was modified in the same second).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Cursor {
     modified: DateTime<Utc>,
     deleted: DateTime<Utc>,
+    /// When (this machine's clock) a read ended that returned a record modified at
+    /// `modified`: the CRM's clock had reached that time by then. None when unknown (an empty
+    /// listing's watermark is this machine's time; a cursor from an older version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seen_at: Option<DateTime<Utc>>,
+    /// `modified`'s whole second was re-read by a feed started once the CRM's clock had left
+    /// it: later feeds start after it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    closed: bool,
+}
+
+impl Cursor {
+    /// Where the next feed starts (`If-Modified-Since`): one second back while the
+    /// watermark's second may still get changes, the watermark itself once it is closed.
+    fn since(&self) -> DateTime<Utc> {
+        if self.closed {
+            self.modified
+        } else {
+            self.modified - Duration::seconds(1)
+        }
+    }
+
+    /// Moves past a read that started at `started` (from [`Cursor::since`]), ended at `ended`
+    /// and returned records modified up to `newest`.
+    fn advance(
+        &mut self,
+        newest: Option<DateTime<Utc>>,
+        started: DateTime<Utc>,
+        ended: DateTime<Utc>,
+    ) {
+        match newest {
+            Some(m) if m > self.modified => {
+                self.modified = m;
+                self.seen_at = Some(ended);
+                self.closed = false;
+            }
+            Some(m) if m == self.modified && self.seen_at.is_none() => self.seen_at = Some(ended),
+            _ => {}
+        }
+        let settle = Duration::from_std(CRM_WATERMARK_SETTLE).unwrap_or(Duration::seconds(3));
+        // This read re-read the watermark's whole second and started once the CRM's clock had
+        // left it (the CRM's clock was at least at the watermark when `seen_at` was taken).
+        if !self.closed && self.seen_at.is_some_and(|s| started - s >= settle) {
+            self.closed = true;
+        }
+    }
 }
 
 /// What a listing or a feed read: the records present, the ids deleted, the next cursor.
@@ -243,12 +303,15 @@ impl<M: CrmModule> CrmSide<M> {
             .filter_map(|r| r.time(MODIFIED))
             .max()
             .unwrap_or(started);
+        let seen_at = (!recs.is_empty()).then(Utc::now);
         Ok(Feed {
             recs,
             deleted: Vec::new(),
             cursor: Cursor {
                 modified: newest,
                 deleted: newest.min(started),
+                seen_at,
+                closed: false,
             },
         })
     }
@@ -260,8 +323,10 @@ impl<M: CrmModule> CrmSide<M> {
         cursor: &str,
     ) -> Result<Feed<M>, PortError> {
         let mut c: Cursor = serde_json::from_str(cursor).map_err(|_| PortError::CursorExpired)?;
-        // One second back: a change in the watermark's own second is read again (harmless).
-        let recs = self.list(fields, Some(c.modified - Duration::seconds(1)))?;
+        let started = Utc::now();
+        // One second back until the watermark's second is closed: a change in it is read
+        // again (harmless), never missed.
+        let recs = self.list(fields, Some(c.since()))?;
         let deleted = self
             .rt
             .block_on(self.client.deleted_records(
@@ -270,9 +335,8 @@ impl<M: CrmModule> CrmSide<M> {
                 Some(fixed(c.deleted - Duration::seconds(1))),
             ))
             .map_err(|e| zoho_error(&e, false))?;
-        if let Some(m) = recs.iter().filter_map(|r| r.time(MODIFIED)).max() {
-            c.modified = c.modified.max(m);
-        }
+        let newest = recs.iter().filter_map(|r| r.time(MODIFIED)).max();
+        c.advance(newest, started, Utc::now());
         let mut ids = Vec::with_capacity(deleted.len());
         for d in deleted {
             if let Some(t) = d.deleted_time.as_deref().and_then(parse_time) {
@@ -576,5 +640,86 @@ impl<M: CrmModule> CrmSide<M> {
             .result
             .map(|_| ())
             .map_err(|e| zoho_error(&e, true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn ms(s: i64, ms: i64) -> DateTime<Utc> {
+        at(s) + Duration::milliseconds(ms)
+    }
+
+    fn cursor(seen_at: Option<DateTime<Utc>>) -> Cursor {
+        Cursor {
+            modified: at(0),
+            deleted: at(0),
+            seen_at,
+            closed: false,
+        }
+    }
+
+    #[test]
+    fn the_watermark_second_is_re_read_until_a_feed_after_it_closed_it() {
+        // Records modified at 0 were first read by a read that ended at 0.5 (local clock).
+        let mut c = cursor(Some(ms(0, 500)));
+        assert_eq!(c.since(), at(-1), "one second back");
+        // A feed that started too soon after: the CRM may still be in that second.
+        c.advance(Some(at(0)), ms(2, 0), ms(2, 100));
+        assert!(!c.closed);
+        assert_eq!(c.since(), at(-1));
+        // One that started once the second was over re-read it whole: closed.
+        c.advance(Some(at(0)), ms(3, 500), ms(3, 600));
+        assert!(c.closed);
+        assert_eq!(c.since(), at(0), "from after the watermark");
+        // An idle feed keeps it closed.
+        c.advance(None, ms(200, 0), ms(200, 100));
+        assert!(c.closed);
+        assert_eq!(c.since(), at(0));
+    }
+
+    #[test]
+    fn a_newer_record_moves_the_watermark_and_reopens_its_second() {
+        let mut c = cursor(Some(ms(0, 500)));
+        c.closed = true;
+        c.advance(Some(at(60)), ms(100, 0), ms(100, 200));
+        assert_eq!(c.modified, at(60));
+        assert_eq!(c.seen_at, Some(ms(100, 200)));
+        assert!(!c.closed);
+        assert_eq!(c.since(), at(59));
+        // The read that set it never closes it, however far the clocks are apart.
+        let mut d = cursor(None);
+        d.advance(Some(at(5)), ms(1000, 0), ms(1000, 10));
+        assert!(!d.closed);
+    }
+
+    #[test]
+    fn a_cursor_without_a_seen_time_learns_it_from_a_record_at_the_watermark() {
+        // An empty listing's watermark (this machine's time) or an older cursor: no seen time,
+        // so the second is never closed on the clock alone.
+        let mut c = cursor(None);
+        c.advance(None, ms(500, 0), ms(500, 10));
+        assert!(!c.closed);
+        assert_eq!(c.seen_at, None);
+        // A record at the watermark proves the CRM's clock reached it by the end of the read.
+        c.advance(Some(at(0)), ms(600, 0), ms(600, 10));
+        assert_eq!(c.seen_at, Some(ms(600, 10)));
+        assert!(!c.closed, "closed only by a later feed");
+        c.advance(Some(at(0)), ms(604, 0), ms(604, 10));
+        assert!(c.closed);
+    }
+
+    #[test]
+    fn an_older_cursor_still_reads() {
+        let old = r#"{"modified":"2024-01-01T00:00:00Z","deleted":"2024-01-01T00:00:00Z"}"#;
+        let c: Cursor = serde_json::from_str(old).unwrap();
+        assert!(!c.closed && c.seen_at.is_none());
+        let s = serde_json::to_string(&cursor(None)).unwrap();
+        assert!(!s.contains("closed") && !s.contains("seen_at"), "{s}");
     }
 }

@@ -13,7 +13,7 @@ use crmsync_core::policy::{ContainerStatus, DeletePropagation};
 use crmsync_core::{CanonicalRecord, Side};
 
 use crate::module::{ModuleKind, ModuleStatus};
-use crate::ports::{Clock, ContainerPort, PortError, RecordPort, Written};
+use crate::ports::{Changes, Clock, ContainerPort, PortError, RecordPort, Written};
 use crate::state::{ActionCommit, JournalEntry, JournalOp};
 use crate::store::{Store, StoreError};
 
@@ -271,8 +271,12 @@ where
     // The container: find or create it on a fresh enable; a vanished one disables the module.
     // A preview (dry run) before the first round creates nothing: it looks an earlier container
     // up, and plans the Microsoft side as empty without one.
+    // A known container is not checked up front: its feed is read first (an idle poll costs
+    // that one request), and only a feed answering "not found" has the container checked. Gone:
+    // the module is disabled; still there: the 404 was about something else, the round stops.
     let mut fresh_links = false;
     let mut graph_absent = false;
+    let mut graph_read: Option<(Changes<R>, bool)> = None;
     let container = match settings.container_id.as_deref() {
         None if opts.dry_run => {
             store.clear_side(module, Side::Graph)?;
@@ -284,11 +288,25 @@ where
             ContainerStatus::Present
         }
         Some(id) => {
-            if remote!(graph.container_exists(id)) {
-                graph.select_container(id);
-                ContainerStatus::Present
-            } else {
-                ContainerStatus::Deleted
+            graph.select_container(id);
+            on_step(RoundStep::Observing { side: Side::Graph });
+            let cursor = store.cursor(module, Side::Graph)?;
+            match read_side(graph, cursor.as_deref()) {
+                Ok(read) => {
+                    graph_read = Some(read);
+                    ContainerStatus::Present
+                }
+                Err(e @ (PortError::NotFound | PortError::ContainerGone)) => {
+                    if remote!(graph.container_exists(id)) {
+                        report.outcome = RoundOutcome::Interrupted(e);
+                        return Ok(());
+                    }
+                    ContainerStatus::Deleted
+                }
+                Err(e) => {
+                    report.outcome = RoundOutcome::Interrupted(e);
+                    return Ok(());
+                }
             }
         }
         None => {
@@ -392,26 +410,25 @@ where
             complete[i] = true;
             continue;
         }
-        on_step(RoundStep::Observing { side });
-        let port: &mut dyn RecordPort<R> = match side {
-            Side::Crm => crm,
-            Side::Graph => graph,
+        // The Graph side of a known container was read with the container step, before the
+        // pending intents: stored only now, it never rolls back what an intent found since (the
+        // mirror keeps the newer modification time).
+        let pre_read = if side == Side::Graph {
+            graph_read.take()
+        } else {
+            None
         };
-        let cursor = store.cursor(module, side)?;
-        let feed = match cursor.as_deref() {
-            Some(c) => match port.changes_since(c) {
-                Ok(ch) => Some(ch),
-                Err(PortError::CursorExpired) => None,
-                Err(e) => {
-                    report.outcome = RoundOutcome::Interrupted(e);
-                    return Ok(());
-                }
-            },
-            None => None,
-        };
-        let (mut changes, full) = match feed {
-            Some(ch) => (ch, false),
-            None => (remote!(port.list_all()), true),
+        let (mut changes, full) = match pre_read {
+            Some(read) => read,
+            None => {
+                on_step(RoundStep::Observing { side });
+                let port: &mut dyn RecordPort<R> = match side {
+                    Side::Crm => crm,
+                    Side::Graph => graph,
+                };
+                let cursor = store.cursor(module, side)?;
+                remote!(read_side(port, cursor.as_deref()))
+            }
         };
         if side == Side::Crm && !full {
             keep_deferred(store, module, &mut changes.observations)?;
@@ -616,6 +633,22 @@ where
     }
     store.mark_synced(module, clock.now())?;
     Ok(())
+}
+
+/// One side's changes: the feed since `cursor`, or a full listing (`true`) without a cursor or
+/// when the feed expired (410: re-listed and re-matched by the planner, never mass-deleted).
+fn read_side<R>(
+    port: &mut (impl RecordPort<R> + ?Sized),
+    cursor: Option<&str>,
+) -> Result<(Changes<R>, bool), PortError> {
+    if let Some(c) = cursor {
+        match port.changes_since(c) {
+            Ok(ch) => return Ok((ch, false)),
+            Err(PortError::CursorExpired) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((port.list_all()?, true))
 }
 
 /// A CRM record the first-sync cap deferred stays deferred until it changes: a feed that

@@ -249,6 +249,73 @@ fn folder_deleted_in_microsoft_disables_and_a_re_enable_recreates_every_copy() {
 }
 
 #[test]
+fn an_idle_round_reads_each_feed_once_and_never_checks_the_container() {
+    let mut env = Env::new(3);
+    env.settle();
+    let (crm_reads, graph_reads) = (env.crm.reads, env.graph.reads);
+    let checks = env.graph.container_checks;
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.outcome, RoundOutcome::Completed);
+    assert!(r.plan.as_ref().is_some_and(|p| p.is_empty()));
+    assert_eq!(env.crm.reads - crm_reads, 1, "the CRM feed only");
+    assert_eq!(env.graph.reads - graph_reads, 1, "the Graph feed only");
+    assert_eq!(env.graph.container_checks, checks, "no container check");
+}
+
+#[test]
+fn a_not_found_feed_with_the_folder_still_there_does_not_disable() {
+    let mut env = Env::new(2);
+    env.settle();
+    env.graph.fail_next_read = Some(crmsync_engine::PortError::NotFound);
+    let checks = env.graph.container_checks;
+    let r = env.round(RoundOptions::default());
+    assert_eq!(
+        r.outcome,
+        RoundOutcome::Interrupted(crmsync_engine::PortError::NotFound)
+    );
+    assert_eq!(env.graph.container_checks, checks + 1, "confirmed by id");
+    let state = env.store.module(M).unwrap();
+    assert!(
+        state.enabled,
+        "a 404 of something else is no deleted folder"
+    );
+    assert_eq!(
+        env.store.settings(M).unwrap().container_id.as_deref(),
+        Some("folder1")
+    );
+    assert_eq!(env.graph.items.len(), 2);
+    env.settle();
+    assert_eq!(env.graph.items.len(), 2);
+    assert_eq!(env.crm.writes, 0);
+}
+
+#[test]
+fn a_folder_deleted_with_a_pending_intent_still_disables() {
+    let mut env = Env::new(2);
+    env.settle();
+    // A CRM record whose copy is being created when the round stops (a crash after the
+    // intent row), then the folder is deleted by the user.
+    env.crm
+        .user_create(contact("New", "new@example.com"), false);
+    env.graph.crash_after_next_write = true;
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        env.round(RoundOptions::default())
+    }));
+    assert!(crashed.is_err());
+    assert_eq!(
+        env.store.pending_intents::<ContactRecord>(M).unwrap().len(),
+        1
+    );
+    env.graph.container = None;
+    env.graph.items.clear();
+    let r = env.round(RoundOptions::default());
+    assert_eq!(r.outcome, RoundOutcome::Disabled);
+    assert!(!env.store.module(M).unwrap().enabled);
+    assert_eq!(env.crm.items.len(), 3);
+    assert_eq!(env.crm.writes, 0, "nothing deleted in the CRM");
+}
+
+#[test]
 fn the_journal_keeps_the_before_image_of_each_change() {
     let mut env = Env::new(1);
     env.settle();

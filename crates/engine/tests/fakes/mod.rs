@@ -134,6 +134,10 @@ pub struct Fake {
     pub capped: std::collections::BTreeSet<String>,
     /// Ids the next feed reads again, unchanged (Zoho's watermark second re-read).
     pub reread_next: Vec<String>,
+    /// Reads made through the port (feeds, listings, GETs, container checks), counted.
+    pub reads: usize,
+    /// Graph only: `container_exists` calls.
+    pub container_checks: usize,
 }
 
 impl Fake {
@@ -154,7 +158,15 @@ impl Fake {
             fail_next_read: None,
             capped: std::collections::BTreeSet::new(),
             reread_next: Vec::new(),
+            reads: 0,
+            container_checks: 0,
         }
+    }
+
+    /// Graph only: the selected container no longer exists, so its feed answers 404 (as
+    /// Graph's delta of a deleted folder, calendar or list does).
+    fn container_gone(&self) -> bool {
+        self.selected.is_some() && self.selected != self.container
     }
 
     fn observed(&self, id: &str, it: &Item) -> Observed<ContactRecord> {
@@ -248,6 +260,7 @@ impl Fake {
     }
 
     fn read<T>(&mut self, f: impl FnOnce(&Self) -> T) -> Result<T, PortError> {
+        self.reads += 1;
         if let Some(e) = self.fail_next_read.take() {
             return Err(e);
         }
@@ -306,6 +319,9 @@ impl Fake {
 
 impl RecordPort<ContactRecord> for Fake {
     fn list_all(&mut self) -> Result<Changes<ContactRecord>, PortError> {
+        if self.container_gone() {
+            return Err(PortError::NotFound);
+        }
         self.read(|s| Changes {
             observations: s
                 .items
@@ -323,6 +339,9 @@ impl RecordPort<ContactRecord> for Fake {
     }
 
     fn changes_since(&mut self, cursor: &str) -> Result<Changes<ContactRecord>, PortError> {
+        if self.container_gone() {
+            return Err(PortError::NotFound);
+        }
         if std::mem::take(&mut self.expire_next) {
             return Err(PortError::CursorExpired);
         }
@@ -450,6 +469,7 @@ impl ContainerPort for Fake {
     }
 
     fn container_exists(&mut self, id: &str) -> Result<bool, PortError> {
+        self.container_checks += 1;
         self.read(|s| s.container.as_deref() == Some(id))
     }
 
