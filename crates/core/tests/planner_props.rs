@@ -382,7 +382,7 @@ impl World {
             *seed ^= *seed << 13;
             *seed ^= *seed >> 7;
             *seed ^= *seed << 17;
-            *seed % 3 != 0
+            !(*seed).is_multiple_of(3)
         };
         let mut input = self.input(settings);
         input.crm.retain(&mut keep);
