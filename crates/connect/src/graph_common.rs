@@ -252,6 +252,48 @@ impl GraphSide {
     }
 }
 
+/// Requests one mailbox takes at once (Graph's limit; the client paces to it as well).
+const MAILBOX_PARALLEL: usize = 4;
+
+/// `create` for every item, on up to [`MAILBOX_PARALLEL`] threads (the port's calls block on
+/// the runtime): the engine's `create_many`. One answer per item, in order; once an item
+/// fails at the service level (throttled, unavailable, a lost answer) no new one starts and
+/// those are `None` (not sent).
+pub(crate) fn create_in_parallel<T: Sync, R: Sync>(
+    this: &T,
+    items: &[(&R, Option<&str>)],
+    create: impl Fn(&T, &R, Option<&str>) -> Result<Written, PortError> + Sync,
+) -> Vec<Option<Result<Written, PortError>>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let answers: Vec<parking_lot::Mutex<Option<Result<Written, PortError>>>> = items
+        .iter()
+        .map(|_| parking_lot::Mutex::new(None))
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..MAILBOX_PARALLEL.min(items.len()) {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((record, stamp)) = items.get(i) else {
+                        break;
+                    };
+                    let answer = create(this, record, *stamp);
+                    if answer.as_ref().is_err_and(PortError::is_service_level) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    *answers[i].lock() = Some(answer);
+                }
+            });
+        }
+    });
+    answers
+        .into_iter()
+        .map(parking_lot::Mutex::into_inner)
+        .collect()
+}
+
 /// The plain delta feed of one round: changed items as `observe` projects them (those it
 /// cannot are left out), removed ones as deletions.
 pub(crate) fn delta_feed<R>(

@@ -9,7 +9,8 @@ use tokio::runtime::Handle;
 
 use crate::contact_limits::OverflowNotes;
 use crate::graph_common::{
-    current_at, delta_feed, enc, etag, listed, text, time, GraphSide, StampedContainer,
+    create_in_parallel, current_at, delta_feed, enc, etag, listed, text, time, GraphSide,
+    StampedContainer,
 };
 
 /// The display name of the contact folder the module owns.
@@ -143,6 +144,31 @@ impl GraphContacts {
     }
 }
 
+impl GraphContacts {
+    /// The create of `RecordPort::create`, on `&self` so that several can run at once.
+    fn create_one(
+        &self,
+        record: &ContactRecord,
+        stamp: Option<&str>,
+    ) -> Result<Written, PortError> {
+        let folder = self.folder_id()?.to_string();
+        let mut body = self
+            .mapping
+            .canonical_to_graph(record, None)
+            .map_err(|e| PortError::Rejected(e.to_string()))?;
+        if let Some(crm_id) = stamp {
+            body.insert(
+                "singleValueExtendedProperties".into(),
+                self.side.stamp_property(crm_id)?,
+            );
+        }
+        let rest = format!("/contactFolders/{}/contacts", enc(&folder));
+        self.side.create(&rest, body, stamp, VERSION, |crm_id| {
+            self.find_raw_by_stamp(crm_id)
+        })
+    }
+}
+
 impl RecordPort<ContactRecord> for GraphContacts {
     fn list_all(&mut self) -> Result<Changes<ContactRecord>, PortError> {
         let folder = self.folder_id()?.to_string();
@@ -185,21 +211,15 @@ impl RecordPort<ContactRecord> for GraphContacts {
         record: &ContactRecord,
         stamp: Option<&str>,
     ) -> Result<Written, PortError> {
-        let folder = self.folder_id()?.to_string();
-        let mut body = self
-            .mapping
-            .canonical_to_graph(record, None)
-            .map_err(|e| PortError::Rejected(e.to_string()))?;
-        if let Some(crm_id) = stamp {
-            body.insert(
-                "singleValueExtendedProperties".into(),
-                self.side.stamp_property(crm_id)?,
-            );
-        }
-        let rest = format!("/contactFolders/{}/contacts", enc(&folder));
-        self.side.create(&rest, body, stamp, VERSION, |crm_id| {
-            self.find_raw_by_stamp(crm_id)
-        })
+        self.create_one(record, stamp)
+    }
+
+    /// Up to 4 at once (the mailbox's limit), each as [`Self::create_one`].
+    fn create_many(
+        &mut self,
+        items: &[(&ContactRecord, Option<&str>)],
+    ) -> Vec<Option<Result<Written, PortError>>> {
+        create_in_parallel(&*self, items, Self::create_one)
     }
 
     fn update(

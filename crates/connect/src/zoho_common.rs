@@ -26,8 +26,6 @@ use tokio::runtime::Handle;
 
 use crate::error::zoho_error;
 
-/// Timeline requests in flight while classifying never-modified records.
-const TIMELINE_PARALLEL: usize = 4;
 /// Clock skew tolerated between this machine and the CRM when looking a lost create up.
 const LOST_CREATE_SKEW_SECS: i64 = 300;
 /// The field that versions a CRM record.
@@ -376,13 +374,15 @@ impl<M: CrmModule> CrmSide<M> {
             }
         }
         let client = &self.client;
+        // As many at once as the client lets through (the org's concurrency as it learned it).
+        let parallel = client.concurrency_limit().max(1);
         let fetched: Vec<Fetched> = self.rt.block_on(
             futures::stream::iter(need)
                 .map(|(i, id, m)| async move {
                     let r = client.timeline(M::API_NAME, &id).await;
                     (i, id, m, r)
                 })
-                .buffer_unordered(TIMELINE_PARALLEL)
+                .buffer_unordered(parallel)
                 .collect(),
         );
         for (i, id, m, r) in fetched {

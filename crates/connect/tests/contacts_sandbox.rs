@@ -902,3 +902,48 @@ fn crm_values_beyond_graph_limits_stay_in_the_crm_and_are_noted_in_the_health() 
     // Still noted after the rounds that re-read the record.
     noted(&runner);
 }
+
+#[test]
+fn creates_sent_in_parallel_with_lost_answers_and_errors_land_once_each() {
+    let mut env = Env::new();
+    env.settle();
+    let ids = env.crm_create(
+        AIKO,
+        "ui",
+        (0..48)
+            .map(|i| person(&format!("Par{i}"), "Allel", &format!("par{i}@t.example")))
+            .collect(),
+    );
+    // Requests overlap (latency), three creates land but lose their answer, and some requests
+    // fail outright.
+    env.graph_ctl(
+        reqwest::Method::PUT,
+        "/faults",
+        json!({"latency_ms": 20, "timeout_after_commit": 3, "timeout_hang_ms": 50,
+               "error_rate": 0.05, "error_status": 503}),
+    );
+    for _ in 0..6 {
+        env.round(Default::default());
+    }
+    let faults = env.graph_ctl(reqwest::Method::GET, "/faults", serde_json::Value::Null);
+    assert_eq!(
+        faults["timeout_after_commit"], 0,
+        "the lost answers happened: {faults}"
+    );
+    env.graph_ctl(reqwest::Method::PUT, "/faults", json!({}));
+    env.settle();
+    let items = env.folder_items();
+    for id in &ids {
+        let copies = items
+            .iter()
+            .filter(|i| env.stamp(i).as_deref() == Some(id.as_str()))
+            .count();
+        assert_eq!(copies, 1, "CRM {id} has {copies} copies");
+    }
+    let mut stamps: Vec<String> = items.iter().filter_map(|i| env.stamp(i)).collect();
+    let n = stamps.len();
+    stamps.sort();
+    stamps.dedup();
+    assert_eq!(stamps.len(), n, "no CRM record copied twice");
+    assert_eq!(env.round(Default::default()).writes, 0);
+}

@@ -133,6 +133,29 @@ pub trait RecordPort<R> {
     /// [`PortError`].
     fn create(&mut self, record: &R, stamp: Option<&str>) -> Result<Written, PortError>;
 
+    /// Creates several records, each exactly as [`RecordPort::create`] would (stamped, a lost
+    /// answer looked up); a side may run them in parallel within its service's limits. One
+    /// answer per item, in order; `None` for an item that was not attempted (after a
+    /// service-level failure). The default creates them one by one and stops at the first
+    /// service-level failure.
+    fn create_many(
+        &mut self,
+        items: &[(&R, Option<&str>)],
+    ) -> Vec<Option<Result<Written, PortError>>> {
+        let mut stopped = false;
+        items
+            .iter()
+            .map(|(record, stamp)| {
+                if stopped {
+                    return None;
+                }
+                let r = self.create(record, *stamp);
+                stopped = r.as_ref().is_err_and(PortError::is_service_level);
+                Some(r)
+            })
+            .collect()
+    }
+
     /// Updates a record if it still has `expected_version`.
     ///
     /// # Errors

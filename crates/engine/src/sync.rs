@@ -34,6 +34,11 @@ pub enum SyncError {
     Restore(#[from] crate::undo::RestoreRefused),
 }
 
+/// At most this many creates in Microsoft 365 go out as one group
+/// ([`RecordPort::create_many`]): enough to keep the mailbox's 4 requests in flight busy,
+/// few enough that a round interrupted mid-group leaves little to settle.
+const CREATE_GROUP: usize = 16;
+
 /// Options of one round.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RoundOptions {
@@ -533,96 +538,143 @@ where
     let mirrors = [index(crm_mirror), index(graph_mirror)];
     let total = the_plan.actions.len();
     on_step(RoundStep::Planned { actions: total });
-    for (done, action) in the_plan.actions.iter().enumerate() {
-        if done > 0 {
-            on_step(RoundStep::Executed { done, total });
+    let mut next = 0;
+    while next < total {
+        if next > 0 {
+            on_step(RoundStep::Executed { done: next, total });
         }
         if cancel.load(Ordering::Relaxed) {
             report.outcome = RoundOutcome::Cancelled;
             return Ok(());
         }
-        let intent = store.begin_intent(module, action, clock.now())?;
-        let mut exec = Executed {
-            observations: Vec::new(),
-            forget: Vec::new(),
-            journal: Vec::new(),
+        // A run of creates in Microsoft 365 goes out as one group (the Graph side sends them in
+        // parallel within the mailbox's limits); every other action goes alone. Each still has
+        // its own intent, written before the group goes out, and its own transaction after.
+        let creates = the_plan.actions[next..]
+            .iter()
+            .take(CREATE_GROUP)
+            .take_while(|a| matches!(a.op, Op::CreateInGraph { .. }))
+            .count();
+        let group = &the_plan.actions[next..next + creates.max(1)];
+        next += group.len();
+        let intents = group
+            .iter()
+            .map(|a| store.begin_intent(module, a, clock.now()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut created: Vec<Option<Option<Result<Written, PortError>>>> = if creates > 1 {
+            let items: Vec<(&R, Option<&str>)> = group
+                .iter()
+                .filter_map(|a| match &a.op {
+                    Op::CreateInGraph { record } => Some((record, a.crm_id.as_deref())),
+                    _ => None,
+                })
+                .collect();
+            let mut answers = graph.create_many(&items);
+            answers.resize_with(group.len(), || None);
+            answers.into_iter().map(Some).collect()
+        } else {
+            vec![None]
         };
-        let result = execute(action, crm, graph, &mirrors, clock, &mut exec);
-        let writes = exec.journal.len();
-        match result {
-            Ok(outcome) => {
-                let link_change = action.link_change(&outcome)?;
-                store.commit_action(
-                    &ActionCommit {
-                        module,
-                        intent: Some(intent),
-                        link_change,
-                        observations: exec.observations,
-                        forget: exec.forget,
-                        journal: stamp_run(exec.journal, report.run_id),
-                        now: clock.now(),
-                    },
-                    Some(report.run_id),
-                )?;
-                report.executed += 1;
-                report.writes += writes;
-            }
-            Err(error) => {
-                // Record what did land (the first write of a two-sided update) without
-                // touching the link; the next round re-plans from it.
-                if writes > 0 {
+        let mut interrupted = None;
+        for ((action, intent), pre) in group.iter().zip(intents).zip(created.drain(..)) {
+            let mut exec = Executed {
+                observations: Vec::new(),
+                forget: Vec::new(),
+                journal: Vec::new(),
+            };
+            let result = match pre {
+                // Not sent (the group stopped at a service-level failure): nothing to settle.
+                Some(None) => {
+                    store.drop_intent(intent)?;
+                    continue;
+                }
+                Some(Some(Err(e))) => Err(e),
+                Some(Some(Ok(w))) => {
+                    execute(action, crm, graph, &mirrors, clock, &mut exec, Some(w))
+                }
+                None => execute(action, crm, graph, &mirrors, clock, &mut exec, None),
+            };
+            let writes = exec.journal.len();
+            match result {
+                Ok(outcome) => {
+                    let link_change = action.link_change(&outcome)?;
                     store.commit_action(
                         &ActionCommit {
                             module,
-                            intent: None,
-                            link_change: crmsync_core::planner::LinkChange::Nothing,
+                            intent: Some(intent),
+                            link_change,
                             observations: exec.observations,
-                            forget: Vec::new(),
+                            forget: exec.forget,
                             journal: stamp_run(exec.journal, report.run_id),
                             now: clock.now(),
                         },
                         Some(report.run_id),
                     )?;
+                    report.executed += 1;
                     report.writes += writes;
                 }
-                if error.is_service_level() {
-                    // The intent stays: its outcome is resolved at the start of the next round.
-                    report.outcome = RoundOutcome::Interrupted(error);
-                    return Ok(());
-                }
-                store.drop_intent(intent)?;
-                // The record changed or vanished under us: refresh it for the next round.
-                if matches!(error, PortError::PreconditionFailed | PortError::NotFound) {
-                    for (side, id) in [
-                        (Side::Crm, action.crm_id.as_deref()),
-                        (Side::Graph, action.graph_id.as_deref()),
-                    ] {
-                        let Some(id) = id else { continue };
-                        let port: &mut dyn RecordPort<R> = match side {
-                            Side::Crm => crm,
-                            Side::Graph => graph,
-                        };
-                        let obs = match remote!(port.get(id)) {
-                            Some(o) => Observation::Present(o),
-                            None => Observation::Deleted { id: id.to_owned() },
-                        };
-                        store.ingest(
-                            module,
-                            side,
-                            &[obs],
-                            false,
-                            store.cursor(module, side)?.as_deref(),
-                            clock.now(),
+                Err(error) => {
+                    // Record what did land (the first write of a two-sided update) without
+                    // touching the link; the next round re-plans from it.
+                    if writes > 0 {
+                        store.commit_action(
+                            &ActionCommit {
+                                module,
+                                intent: None,
+                                link_change: crmsync_core::planner::LinkChange::Nothing,
+                                observations: exec.observations,
+                                forget: Vec::new(),
+                                journal: stamp_run(exec.journal, report.run_id),
+                                now: clock.now(),
+                            },
+                            Some(report.run_id),
                         )?;
+                        report.writes += writes;
                     }
+                    if error.is_service_level() {
+                        // The intent stays: its outcome is resolved at the start of the next round.
+                        // The rest of the group's answers are recorded first.
+                        interrupted.get_or_insert(error);
+                        continue;
+                    }
+                    store.drop_intent(intent)?;
+                    // The record changed or vanished under us: refresh it for the next round.
+                    if matches!(error, PortError::PreconditionFailed | PortError::NotFound) {
+                        for (side, id) in [
+                            (Side::Crm, action.crm_id.as_deref()),
+                            (Side::Graph, action.graph_id.as_deref()),
+                        ] {
+                            let Some(id) = id else { continue };
+                            let port: &mut dyn RecordPort<R> = match side {
+                                Side::Crm => crm,
+                                Side::Graph => graph,
+                            };
+                            let obs = match remote!(port.get(id)) {
+                                Some(o) => Observation::Present(o),
+                                None => Observation::Deleted { id: id.to_owned() },
+                            };
+                            store.ingest(
+                                module,
+                                side,
+                                &[obs],
+                                false,
+                                store.cursor(module, side)?.as_deref(),
+                                clock.now(),
+                            )?;
+                        }
+                    }
+                    report.failures.push(RecordFailure {
+                        label: action.label.clone(),
+                        crm_id: action.crm_id.clone(),
+                        graph_id: action.graph_id.clone(),
+                        error,
+                    });
                 }
-                report.failures.push(RecordFailure {
-                    label: action.label.clone(),
-                    crm_id: action.crm_id.clone(),
-                    graph_id: action.graph_id.clone(),
-                    error,
-                });
             }
+        }
+        if let Some(error) = interrupted {
+            report.outcome = RoundOutcome::Interrupted(error);
+            return Ok(());
         }
     }
     on_step(RoundStep::Executed { done: total, total });
@@ -764,7 +816,7 @@ where
         forget: Vec::new(),
         journal: Vec::new(),
     };
-    match execute(&action, crm, graph, &mirrors, clock, &mut exec) {
+    match execute(&action, crm, graph, &mirrors, clock, &mut exec, None) {
         Ok(outcome) => {
             let link_change = action.link_change(&outcome)?;
             store.commit_action(
@@ -887,6 +939,7 @@ fn execute<R, C, G>(
     mirrors: &[Mirror<R>; 2],
     clock: &dyn Clock,
     exec: &mut Executed<R>,
+    created: Option<Written>,
 ) -> Result<WriteOutcome, PortError>
 where
     R: CanonicalRecord,
@@ -931,7 +984,11 @@ where
     };
     match &action.op {
         Op::CreateInGraph { record } => {
-            let w = graph.create(record, action.crm_id.as_deref())?;
+            // Already created as part of a group, or created now.
+            let w = match created {
+                Some(w) => w,
+                None => graph.create(record, action.crm_id.as_deref())?,
+            };
             exec.observations
                 .push(written(Side::Graph, &w, record, action.crm_id.clone()));
             exec.journal.push(journal(

@@ -11,7 +11,8 @@ use serde_json::Value;
 use tokio::runtime::Handle;
 
 use crate::graph_common::{
-    current_at, enc, etag, extended_properties, text, time, written, GraphSide, StampedContainer,
+    create_in_parallel, current_at, enc, etag, extended_properties, text, time, written, GraphSide,
+    StampedContainer,
 };
 
 /// The display name of the calendar the module owns.
@@ -195,6 +196,30 @@ impl GraphEvents {
     }
 }
 
+impl GraphEvents {
+    /// Creates the event in the calendar, stamped with the CRM id (extended property) and with
+    /// a `transactionId`; never with attendees. After a lost answer the stamp tells whether the
+    /// create landed.
+    fn create_one(&self, record: &EventRecord, stamp: Option<&str>) -> Result<Written, PortError> {
+        let calendar = self.calendar_id()?.to_string();
+        let mut body = self.body(record, false)?;
+        if let Some(crm_id) = stamp {
+            body.insert(
+                "singleValueExtendedProperties".into(),
+                self.side.stamp_property(crm_id)?,
+            );
+            body.insert(
+                "transactionId".into(),
+                Value::from(transaction_id(&calendar, crm_id, record)),
+            );
+        }
+        let rest = format!("/calendars/{}/events", enc(&calendar));
+        self.side.create(&rest, body, stamp, VERSION, |crm_id| {
+            self.find_raw_by_stamp(crm_id)
+        })
+    }
+}
+
 impl RecordPort<EventRecord> for GraphEvents {
     /// The whole window: the first round of the calendarView delta lists every event in it
     /// and ends with the delta link the next rounds continue from.
@@ -273,22 +298,15 @@ impl RecordPort<EventRecord> for GraphEvents {
     /// a `transactionId`; never with attendees. After a lost answer the stamp tells whether the
     /// create landed.
     fn create(&mut self, record: &EventRecord, stamp: Option<&str>) -> Result<Written, PortError> {
-        let calendar = self.calendar_id()?.to_string();
-        let mut body = self.body(record, false)?;
-        if let Some(crm_id) = stamp {
-            body.insert(
-                "singleValueExtendedProperties".into(),
-                self.side.stamp_property(crm_id)?,
-            );
-            body.insert(
-                "transactionId".into(),
-                Value::from(transaction_id(&calendar, crm_id, record)),
-            );
-        }
-        let rest = format!("/calendars/{}/events", enc(&calendar));
-        self.side.create(&rest, body, stamp, VERSION, |crm_id| {
-            self.find_raw_by_stamp(crm_id)
-        })
+        self.create_one(record, stamp)
+    }
+
+    /// Up to 4 at once (the mailbox's limit), each as [`Self::create_one`].
+    fn create_many(
+        &mut self,
+        items: &[(&EventRecord, Option<&str>)],
+    ) -> Vec<Option<Result<Written, PortError>>> {
+        create_in_parallel(&*self, items, Self::create_one)
     }
 
     /// PATCHes only the properties whose canonical value changed (so a title change leaves an
