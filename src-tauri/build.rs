@@ -27,6 +27,8 @@ const COMMANDS: &[&str] = &[
     "restore_record",
     "conflicts",
     "resolve_conflict",
+    "list_directory_users",
+    "invite_directory_users",
 ];
 
 fn main() {

@@ -6,7 +6,7 @@
 
 use tauri_specta::{collect_commands, collect_events, Builder};
 
-use crate::{accounts, activity, commands, diagnostics, mapping, settings};
+use crate::{accounts, activity, commands, diagnostics, directory, mapping, settings};
 
 /// The bindings file, relative to the workspace root.
 pub const BINDINGS_PATH: &str = "ui/src/bindings.ts";
@@ -38,6 +38,8 @@ pub fn builder() -> Builder<tauri::Wry> {
             activity::restore_record,
             activity::conflicts,
             activity::resolve_conflict,
+            directory::list_directory_users,
+            directory::invite_directory_users,
         ])
         .events(collect_events![commands::SyncEvent])
 }

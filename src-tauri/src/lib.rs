@@ -7,6 +7,7 @@ mod activity;
 mod bindings;
 mod commands;
 mod diagnostics;
+mod directory;
 mod error;
 mod locale;
 mod mapping;

@@ -43,6 +43,8 @@ struct Running {
     worker: Worker,
     runner: Arc<Mutex<SyncRunner>>,
     forward: tauri::async_runtime::JoinHandle<()>,
+    /// The signed-in sessions the worker uses (shared, so a refresh is never raced).
+    sessions: Sessions,
 }
 
 /// The app's sync worker and what it is doing now.
@@ -96,11 +98,12 @@ impl SyncService {
                         ..WorkerConfig::default()
                     },
                 );
-                let forward = forward_progress(app.clone(), worker.subscribe(), sessions);
+                let forward = forward_progress(app.clone(), worker.subscribe(), sessions.clone());
                 *running = Some(Running {
                     worker,
                     runner,
                     forward,
+                    sessions,
                 });
                 tracing::info!("sync worker started");
                 self.set_state(app, idle(app));
@@ -113,6 +116,57 @@ impl SyncService {
                 self.set_state(app, SyncState::from(why));
             }
         }
+    }
+
+    /// Both service clients over the worker's sessions, or (when the worker does not run, e.g.
+    /// sync is paused) over the saved sessions reloaded from the keychain. No new sign-in.
+    ///
+    /// # Errors
+    /// `zoho_not_connected` / `microsoft_not_connected`, or `not_syncing` when a saved sign-in
+    /// is gone or refused.
+    pub(crate) async fn clients(&self, app: &AppHandle) -> Result<Clients, CommandError> {
+        let shared = self
+            .running
+            .lock()
+            .await
+            .as_ref()
+            .map(|r| r.sessions.clone());
+        let clients = match shared {
+            Some(sessions) => clients_over(app, sessions).await,
+            None => load_clients(app).await,
+        };
+        clients.map_err(|why| {
+            let (code, message) = match why {
+                NotRunning::NotConnected => {
+                    let state = app.state::<AppState>();
+                    let zoho = state
+                        .with_store(|store| Ok(store.account(EngineService::Zoho)?))
+                        .ok()
+                        .flatten();
+                    if zoho.is_none() {
+                        (
+                            ErrorCode::ZohoNotConnected,
+                            "connect your Zoho CRM account first".to_owned(),
+                        )
+                    } else {
+                        (
+                            ErrorCode::MicrosoftNotConnected,
+                            "connect your Microsoft 365 account first".to_owned(),
+                        )
+                    }
+                }
+                NotRunning::NeedsSignIn(service) => (
+                    ErrorCode::NotSyncing,
+                    format!(
+                        "connect your {} account again: its sign-in is no longer valid",
+                        service.display_name()
+                    ),
+                ),
+                NotRunning::Paused => (ErrorCode::NotSyncing, "sync is paused".to_owned()),
+                NotRunning::Failed(message) => (ErrorCode::Sync, message),
+            };
+            CommandError::new(code, message)
+        })
     }
 
     /// Stops the worker, cancelling a running round between two actions.
@@ -338,8 +392,15 @@ fn connect_failure(e: ConnectError) -> NotRunning {
 /// Both signed-in sessions, to notice one whose refresh token died during a round.
 type Sessions = Vec<(EngineService, Arc<Session>)>;
 
-/// Reloads both saved sessions from the keychain and builds the runner over every module.
-async fn build_runner(app: &AppHandle) -> Result<(SyncRunner, Sessions), NotRunning> {
+/// Both service clients over the signed-in sessions.
+pub(crate) struct Clients {
+    pub graph: GraphClient,
+    pub zoho: ZohoClient,
+    sessions: Sessions,
+}
+
+/// Reloads both saved sessions from the keychain and builds both clients.
+async fn load_clients(app: &AppHandle) -> Result<Clients, NotRunning> {
     let state = app.state::<AppState>();
     let connections = app.state::<Connections>();
     let (zoho, microsoft) = state
@@ -353,10 +414,6 @@ async fn build_runner(app: &AppHandle) -> Result<(SyncRunner, Sessions), NotRunn
     let (Some(zoho), Some(microsoft)) = (zoho, microsoft) else {
         return Err(NotRunning::NotConnected);
     };
-    let endpoints = connections
-        .endpoints()
-        .map_err(|e| NotRunning::Failed(e.message))?
-        .clone();
     let keychain = connections
         .token_store(crate::settings::prefs(app).memory_sign_in)
         .map_err(|e| auth_failure(EngineService::Microsoft, e))?;
@@ -373,16 +430,39 @@ async fn build_runner(app: &AppHandle) -> Result<(SyncRunner, Sessions), NotRunn
     };
     let ms = load(EngineService::Microsoft, microsoft.email).await?;
     let zs = load(EngineService::Zoho, zoho.email).await?;
+    clients_over(
+        app,
+        vec![
+            (EngineService::Microsoft, Arc::new(ms)),
+            (EngineService::Zoho, Arc::new(zs)),
+        ],
+    )
+    .await
+}
+
+/// Both clients over `sessions` (Microsoft 365 first, then Zoho).
+async fn clients_over(app: &AppHandle, sessions: Sessions) -> Result<Clients, NotRunning> {
+    let endpoints = app
+        .state::<Connections>()
+        .endpoints()
+        .map_err(|e| NotRunning::Failed(e.message))?
+        .clone();
+    let session = |which: EngineService| {
+        sessions
+            .iter()
+            .find(|(s, _)| *s == which)
+            .map(|(_, s)| s.clone())
+            .ok_or(NotRunning::NotConnected)
+    };
+    let (ms, zs) = (
+        session(EngineService::Microsoft)?,
+        session(EngineService::Zoho)?,
+    );
     let api = zs
         .token_set()
         .await
         .api_domain
         .ok_or(NotRunning::NeedsSignIn(EngineService::Zoho))?;
-    let (ms, zs) = (Arc::new(ms), Arc::new(zs));
-    let sessions = vec![
-        (EngineService::Microsoft, ms.clone()),
-        (EngineService::Zoho, zs.clone()),
-    ];
     let graph = GraphClient::new(
         GraphConfig::new(endpoints.graph.clone()),
         Arc::new(SessionTokens(ms)),
@@ -390,6 +470,21 @@ async fn build_runner(app: &AppHandle) -> Result<(SyncRunner, Sessions), NotRunn
     .map_err(|e| connect_failure(e.into()))?;
     let zoho = ZohoClient::new(ZohoConfig::new(api), Arc::new(SessionTokens(zs)))
         .map_err(|e| connect_failure(e.into()))?;
+    Ok(Clients {
+        graph,
+        zoho,
+        sessions,
+    })
+}
+
+/// Reloads both saved sessions from the keychain and builds the runner over every module.
+async fn build_runner(app: &AppHandle) -> Result<(SyncRunner, Sessions), NotRunning> {
+    let state = app.state::<AppState>();
+    let Clients {
+        graph,
+        zoho,
+        sessions,
+    } = load_clients(app).await?;
     let modules = connect_modules(graph, zoho, tokio::runtime::Handle::current())
         .await
         .map_err(connect_failure)?;

@@ -280,6 +280,37 @@ async resolveConflict(module: Module, id: string, choices: FieldChoice[]) : Prom
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * The Microsoft 365 directory (searched by name when `search` is given), with who is in the
+ * CRM already and who can be invited, and whether the CRM user may manage users.
+ * 
+ * # Errors
+ * `zoho_not_connected` / `microsoft_not_connected`; `not_syncing` when a saved sign-in is no
+ * longer valid; `network` / `sync` when a service cannot be read.
+ */
+async listDirectoryUsers(search: string | null) : Promise<Result<DirectoryView, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_directory_users", { search }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Invites the Microsoft 365 people with these mail addresses into the CRM: one result per
+ * address. Each is checked again; the CRM mails its own invitation to each person added.
+ * 
+ * # Errors
+ * `invalid_input` for no address or more than 50; otherwise as [`list_directory_users`].
+ */
+async inviteDirectoryUsers(emails: string[]) : Promise<Result<InviteResult[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("invite_directory_users", { emails }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -435,6 +466,46 @@ custom: boolean;
  */
 targets: string[] }
 /**
+ * One person of the Microsoft 365 directory.
+ */
+export type DirectoryUser = { 
+/**
+ * Microsoft 365 object id.
+ */
+id: string; display_name: string; 
+/**
+ * The Microsoft 365 mail address (null: none).
+ */
+mail: string | null; 
+/**
+ * The sign-in name (user principal name).
+ */
+sign_in_name: string; 
+/**
+ * A CRM user has this address (case-insensitive).
+ */
+in_crm: boolean; 
+/**
+ * Whether the person can be invited now.
+ */
+can_invite: boolean; 
+/**
+ * Why not, when they cannot.
+ */
+reason: NotInvitableReason | null }
+/**
+ * What the "+ Office 365 users" dialog shows.
+ */
+export type DirectoryView = { users: DirectoryUser[]; manage_users: ManageUsers; 
+/**
+ * The CRM profile new users get (its name), if the CRM has one that fits.
+ */
+default_profile: string | null; 
+/**
+ * The CRM role new users get (its name).
+ */
+default_role: string | null }
+/**
  * A stable, machine-readable error code the UI can branch on.
  */
 export type ErrorCode = 
@@ -552,6 +623,50 @@ export type InactiveReason =
  */
 "container_deleted"
 /**
+ * What happened to one invitation.
+ */
+export type InviteOutcome = 
+/**
+ * Added to the CRM; the CRM mailed its invitation.
+ */
+{ kind: "added"; user_id: string } | 
+/**
+ * Already a CRM user; nothing was sent.
+ */
+{ kind: "already_in_crm" } | 
+/**
+ * The signed-in CRM user lacks "Manage Users"; nobody was added.
+ */
+{ kind: "no_permission" } | 
+/**
+ * All the CRM's licences are in use.
+ */
+{ kind: "licence_limit" } | 
+/**
+ * The CRM refused the data.
+ */
+{ kind: "invalid_data"; message: string } | 
+/**
+ * The person cannot be invited (why).
+ */
+{ kind: "not_invitable"; reason: NotInvitableReason } | 
+/**
+ * No Microsoft 365 person has this address.
+ */
+{ kind: "not_in_directory" } | 
+/**
+ * The CRM has no profile or role to give new users (`what`: `profile` or `role`).
+ */
+{ kind: "no_default_access"; what: string } | 
+/**
+ * Anything else; the message says what.
+ */
+{ kind: "failed"; message: string }
+/**
+ * One person's invitation result.
+ */
+export type InviteResult = { email: string; outcome: InviteOutcome }
+/**
  * A language the UI speaks.
  */
 export type Lang = "en" | "ja"
@@ -563,6 +678,14 @@ export type LangPref =
  * Follow the OS.
  */
 "os" | "en" | "ja"
+/**
+ * Whether the signed-in CRM user may add users ("Manage Users").
+ */
+export type ManageUsers = "allowed" | "denied" | 
+/**
+ * The CRM did not say; inviting finds out.
+ */
+"unknown"
 /**
  * The answer to Save.
  */
@@ -674,6 +797,22 @@ content: string;
  * order (Graph keeps at most 3 e-mails, 2 business and 2 home phones).
  */
 slots: number }
+/**
+ * Why a directory person cannot be invited.
+ */
+export type NotInvitableReason = 
+/**
+ * No mail address in Microsoft 365.
+ */
+"no_mail" | 
+/**
+ * The mail is not the sign-in name, so it cannot be the CRM login.
+ */
+"mail_differs_from_sign_in" | 
+/**
+ * Already a CRM user.
+ */
+"already_in_crm"
 /**
  * What happens when the same field changed on both sides; applied to every module.
  */

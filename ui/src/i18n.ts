@@ -123,6 +123,8 @@ const en = {
   roundFailed: "The last sync did not finish: {error}",
   roundPaused: "The sync is paused for your review: {reason}",
   errorNotSyncing: "The sync is not running: {message}",
+  inviteUsers: "+ Office 365 users",
+  inviteUsersLabel: "Add people from your Microsoft 365 directory to the CRM",
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -248,6 +250,8 @@ const ja: Record<MessageKey, string> = {
   roundFailed: "前回の同期は完了しませんでした: {error}",
   roundPaused: "確認のため同期を一時停止しています: {reason}",
   errorNotSyncing: "同期は実行されていません: {message}",
+  inviteUsers: "+ Office 365 ユーザー",
+  inviteUsersLabel: "Microsoft 365 のディレクトリから CRM にユーザーを追加する",
 };
 
 const catalogs: Record<Lang, Record<MessageKey, string>> = { en, ja };

@@ -312,6 +312,8 @@ export interface IntegrationOptions {
   editContactMapping?: () => Promise<boolean>;
   /** The clock (milliseconds), for the time-left estimate. */
   now?: () => number;
+  /** "+ Office 365 users": opens the invite dialog (offered when both accounts are connected). */
+  inviteUsers?: () => Promise<unknown>;
 }
 
 /** Renders the page into `root`: the accounts panel, the sync state, then the modules, wired to the backend. */
@@ -348,6 +350,15 @@ export async function mountIntegration(
   const renderAccounts = (focus?: string) => {
     const focused = document.activeElement instanceof HTMLElement ? document.activeElement.id : "";
     accountsSlot.replaceChildren(accountsPanel(current, t, handlers, expired));
+    // "+ Office 365 users" sits with the CRM account, once both accounts are connected.
+    const zohoActions = accountsSlot.querySelector("#account-zoho .actions");
+    const invite = options.inviteUsers;
+    if (invite && current.zoho && current.microsoft && zohoActions) {
+      const b = button("invite-users", t("inviteUsers"), t("inviteUsersLabel"), () => {
+        void invite().then(() => accountsSlot.querySelector<HTMLElement>("#invite-users")?.focus());
+      });
+      zohoActions.prepend(b);
+    }
     const target = focus ?? (focused ? `#${focused}` : "");
     if (target) accountsSlot.querySelector<HTMLElement>(target)?.focus();
   };

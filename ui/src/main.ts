@@ -3,6 +3,7 @@ import { activityText, mountActivity } from "./activity";
 import { tauriBackend } from "./backend";
 import { translator } from "./i18n";
 import { mountIntegration } from "./integration";
+import { openInviteDialog } from "./directory";
 import { editContactMapping } from "./mapping";
 import { modeBanner } from "./mode";
 import { mountSettingsButton } from "./settings";
@@ -51,6 +52,7 @@ async function start(root: HTMLElement) {
   void mountWelcome(page, info.lang);
   await mountIntegration(page, tauriBackend, t, {
     editContactMapping: () => editContactMapping(document.body, info.lang),
+    inviteUsers: () => openInviteDialog(document.body, info.lang),
   });
 }
 

@@ -17,6 +17,7 @@
 //! runtime worker (`tokio::task::spawn_blocking` or a plain thread).
 
 mod contact_limits;
+pub mod directory;
 mod error;
 pub mod events;
 mod graph_common;

@@ -155,6 +155,17 @@ impl Browser {
         .map(drop)
     }
 
+    /// Types `text` into the element (W3C Element Send Keys; `\u{E00C}` is Escape).
+    pub async fn send_keys(&self, e: &Element, text: &str) -> Result<(), WebDriverError> {
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{}/value", e.0),
+            Some(&json!({"text": text})),
+        )
+        .await
+        .map(drop)
+    }
+
     pub async fn text(&self, e: &Element) -> Result<String, WebDriverError> {
         let v = self
             .cmd(
