@@ -13,7 +13,34 @@ export interface ConfirmOptions {
   danger?: boolean;
 }
 
-const FOCUSABLE = "button:not([disabled]), [href], input:not([disabled]), [tabindex]:not([tabindex='-1'])";
+const FOCUSABLE =
+  "button:not([disabled]), select:not([disabled]), input:not([disabled]), [href], [tabindex]:not([tabindex='-1'])";
+
+/**
+ * Keeps a modal dialog modal: Tab and Shift+Tab cycle through its visible controls, Escape
+ * calls `onEscape`. Every dialog of the app uses it.
+ */
+export function keepModal(dialog: HTMLElement, onEscape: () => void): void {
+  dialog.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      e.preventDefault();
+      onEscape();
+      return;
+    }
+    if (e.key !== "Tab") return;
+    const items = [...dialog.querySelectorAll<HTMLElement>(FOCUSABLE)].filter((x) => !x.closest("[hidden]"));
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (!first || !last) return;
+    if (e.shiftKey && document.activeElement === first) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && document.activeElement === last) {
+      e.preventDefault();
+      first.focus();
+    }
+  });
+}
 
 /** Opens the dialog over `host` and resolves true on confirm, false on cancel or Escape. */
 export function confirmDialog(host: HTMLElement, opts: ConfirmOptions): Promise<boolean> {
@@ -62,25 +89,7 @@ export function confirmDialog(host: HTMLElement, opts: ConfirmOptions): Promise<
     };
     confirm.addEventListener("click", () => close(true));
     cancel.addEventListener("click", () => close(false));
-    dialog.addEventListener("keydown", (e) => {
-      if (e.key === "Escape") {
-        e.preventDefault();
-        close(false);
-        return;
-      }
-      if (e.key !== "Tab") return;
-      const items = [...dialog.querySelectorAll<HTMLElement>(FOCUSABLE)];
-      const first = items[0];
-      const last = items[items.length - 1];
-      if (!first || !last) return;
-      if (e.shiftKey && document.activeElement === first) {
-        e.preventDefault();
-        last.focus();
-      } else if (!e.shiftKey && document.activeElement === last) {
-        e.preventDefault();
-        first.focus();
-      }
-    });
+    keepModal(dialog, () => close(false));
     (opts.danger ? cancel : confirm).focus();
   });
 }

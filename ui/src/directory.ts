@@ -18,6 +18,7 @@ import {
   type NotInvitableReason,
   type Result,
 } from "./bindings";
+import { keepModal } from "./dialog";
 import "./directory.css";
 
 /** The two commands the dialog needs; tests pass a fake. */
@@ -161,21 +162,6 @@ export function outcomeText(outcome: InviteOutcome, lang: Lang): string {
   }
 }
 
-const FOCUSABLE = "button:not([disabled]), input:not([disabled]), [href]";
-
-function trapTab(dialog: HTMLElement, e: KeyboardEvent) {
-  const items = [...dialog.querySelectorAll<HTMLElement>(FOCUSABLE)];
-  const first = items[0];
-  const last = items[items.length - 1];
-  if (!first || !last) return;
-  if (e.shiftKey && document.activeElement === first) {
-    e.preventDefault();
-    last.focus();
-  } else if (!e.shiftKey && document.activeElement === last) {
-    e.preventDefault();
-    first.focus();
-  }
-}
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -348,14 +334,7 @@ export function openInviteDialog(
       previous?.focus();
       resolve(added);
     };
-    dialog.addEventListener("keydown", (e) => {
-      if (e.key === "Escape") {
-        e.preventDefault();
-        finish();
-      } else if (e.key === "Tab") {
-        trapTab(dialog, e);
-      }
-    });
+    keepModal(dialog, () => finish());
     close.addEventListener("click", finish);
     form.addEventListener("submit", (e) => {
       e.preventDefault();

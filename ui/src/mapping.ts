@@ -19,6 +19,7 @@ import {
   type MsFieldView,
   type Result,
 } from "./bindings";
+import { keepModal } from "./dialog";
 import "./mapping.css";
 
 /** The two commands the dialog needs; tests pass a fake. */
@@ -152,14 +153,7 @@ export async function editContactMapping(
       previous?.focus();
       resolve(answer);
     };
-    dialog.addEventListener("keydown", (e) => {
-      if (e.key === "Escape") {
-        e.preventDefault();
-        close(false);
-      } else if (e.key === "Tab") {
-        trapTab(dialog, e);
-      }
-    });
+    keepModal(dialog, () => close(false));
 
     void backend.contactMapping().then((loaded) => {
       if (done) return;
@@ -348,21 +342,6 @@ function button(id: string, text: string): HTMLButtonElement {
   return b;
 }
 
-const FOCUSABLE = "button:not([disabled]), select:not([disabled]), input:not([disabled]), [href]";
-
-function trapTab(dialog: HTMLElement, e: KeyboardEvent) {
-  const items = [...dialog.querySelectorAll<HTMLElement>(FOCUSABLE)];
-  const first = items[0];
-  const last = items[items.length - 1];
-  if (!first || !last) return;
-  if (e.shiftKey && document.activeElement === first) {
-    e.preventDefault();
-    last.focus();
-  } else if (!e.shiftKey && document.activeElement === last) {
-    e.preventDefault();
-    first.focus();
-  }
-}
 
 /** A row's label: the Microsoft field's name, numbered for list fields. */
 export function rowLabel(row: Pick<Row, "ms" | "slot">, lang: Lang): string {

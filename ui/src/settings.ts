@@ -21,6 +21,7 @@ import {
   type SettingsSaved,
   type SettingsView,
 } from "./bindings";
+import { keepModal } from "./dialog";
 import "./settings.css";
 
 /** The commands the settings dialog and the welcome screen need; tests pass a fake. */
@@ -251,21 +252,6 @@ function section(id: string, title: string, ...children: Node[]): HTMLElement {
   return s;
 }
 
-const FOCUSABLE = "button:not([disabled]), select:not([disabled]), input:not([disabled]), [href]";
-
-function trapTab(dialog: HTMLElement, e: KeyboardEvent) {
-  const items = [...dialog.querySelectorAll<HTMLElement>(FOCUSABLE)].filter((x) => !x.closest("[hidden]"));
-  const first = items[0];
-  const last = items[items.length - 1];
-  if (!first || !last) return;
-  if (e.shiftKey && document.activeElement === first) {
-    e.preventDefault();
-    last.focus();
-  } else if (!e.shiftKey && document.activeElement === last) {
-    e.preventDefault();
-    first.focus();
-  }
-}
 
 /** Opens the settings dialog over `host`; resolves when it closes (true if anything was saved). */
 export async function openSettings(host: HTMLElement, lang: Lang, options: SettingsOptions = {}): Promise<boolean> {
@@ -301,14 +287,7 @@ export async function openSettings(host: HTMLElement, lang: Lang, options: Setti
       previous?.focus();
       resolve(saved);
     };
-    dialog.addEventListener("keydown", (e) => {
-      if (e.key === "Escape") {
-        e.preventDefault();
-        close();
-      } else if (e.key === "Tab") {
-        trapTab(dialog, e);
-      }
-    });
+    keepModal(dialog, () => close());
     closeButton.addEventListener("click", close);
 
     void backend.getSettings().then((loaded) => {
