@@ -227,6 +227,43 @@ impl App {
     }
 }
 
+/// Clicks `css` once it shows. A card re-rendered between finding and clicking (a round
+/// ended) replaces the element: then it is found again.
+pub async fn click(b: &Browser, css: &str) {
+    let mut tries = 0;
+    loop {
+        let e = b
+            .wait_for(css, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match b.click(&e).await {
+            Ok(()) => return,
+            Err(e) if tries < 5 => {
+                tries += 1;
+                eprintln!("click {css} again: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("click {css}: {e}"),
+        }
+    }
+}
+
+/// Waits until `css` reads exactly `want`.
+pub async fn text_is(b: &Browser, css: &str, want: &str) {
+    let got = b
+        .wait_for_text(css, WAIT, |t| t == want)
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    assert_eq!(got, want);
+}
+
+/// Saves what the window shows as `{name}.png` among the test's screenshots, once it painted.
+pub async fn screenshot(b: &Browser, test: &str, name: &str) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let png = b.screenshot().await.expect("screenshot");
+    std::fs::write(screens_dir(test).join(format!("{name}.png")), png).expect("save screenshot");
+}
+
 /// The app's log (stdout and stderr, at debug level), kept in the data directory
 /// [`App::run`] returns.
 pub const APP_LOG: &str = "e2e-app.log";

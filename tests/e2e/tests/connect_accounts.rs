@@ -6,34 +6,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crmsync_e2e::{screens_dir, App, Browser, BrowserPlayer, Keyring, Launch, WAIT};
+use crmsync_e2e::{click, screenshot, text_is, App, BrowserPlayer, Keyring, Launch, WAIT};
 use crmsync_engine::{paths, ModuleKind, Service, Store};
 
 fn store_in(dir: &Path) -> Store {
     Store::open(&paths::store_path(dir)).expect("open store")
-}
-
-async fn click(b: &Browser, css: &str) {
-    let e = b
-        .wait_for(css, WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    b.click(&e)
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
-
-async fn text_is(b: &Browser, css: &str, want: &str) {
-    let got = b
-        .wait_for_text(css, WAIT, |t| t == want)
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    assert_eq!(got, want);
-}
-
-async fn screenshot(b: &Browser, test: &str, name: &str) {
-    let png = b.screenshot().await.expect("screenshot");
-    std::fs::write(screens_dir(test).join(format!("{name}.png")), png).expect("save screenshot");
 }
 
 fn query(url: &str, key: &str) -> Option<String> {

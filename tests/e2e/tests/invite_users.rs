@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crmsync_e2e::{screens_dir, App, Browser, BrowserPlayer, Keyring, Launch, WAIT};
+use crmsync_e2e::{click, screenshot, text_is, App, Browser, BrowserPlayer, Keyring, Launch, WAIT};
 use serde_json::{json, Value};
 
 const AIKO: &str = "aiko.tanaka@sakura-demo.example";
@@ -22,35 +22,12 @@ const SORA_MAIL: &str = "sora@sakura-sales.example";
 const MIKA: &str = "mika.kato@sakura-demo.example";
 const ESCAPE: &str = "\u{E00C}";
 
-async fn click(b: &Browser, css: &str) {
-    let e = b
-        .wait_for(css, WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    b.click(&e)
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
-
-async fn text_is(b: &Browser, css: &str, want: &str) {
-    let got = b
-        .wait_for_text(css, WAIT, |t| t == want)
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    assert_eq!(got, want);
-}
-
 async fn attr(b: &Browser, css: &str, name: &str) -> Option<String> {
     let e = b
         .wait_for(css, WAIT)
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"));
     b.attribute(&e, name).await.unwrap()
-}
-
-async fn screenshot(b: &Browser, test: &str, name: &str) {
-    let png = b.screenshot().await.expect("screenshot");
-    std::fs::write(screens_dir(test).join(format!("{name}.png")), png).expect("save screenshot");
 }
 
 fn launch(keyring: &Keyring, player: &BrowserPlayer, japanese: bool) -> Launch {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crmsync_e2e::{screens_dir, App, Browser, BrowserPlayer, Keyring, Launch, WAIT};
+use crmsync_e2e::{click, screenshot, text_is, App, Browser, BrowserPlayer, Keyring, Launch, WAIT};
 use crmsync_engine::{paths, ModuleKind, Service, Store};
 
 const AIKO: &str = "aiko.tanaka@sakura-demo.example";
@@ -18,37 +18,12 @@ fn store_in(dir: &Path) -> Store {
     Store::open(&paths::store_path(dir)).expect("open store")
 }
 
-async fn click(b: &Browser, css: &str) {
-    let e = b
-        .wait_for(css, WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    b.click(&e)
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
-
-async fn text_is(b: &Browser, css: &str, want: &str) {
-    let got = b
-        .wait_for_text(css, WAIT, |t| t == want)
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    assert_eq!(got, want);
-}
-
 async fn gone(b: &Browser, css: &str) {
     let deadline = Instant::now() + WAIT;
     while b.find(css).await.expect("find").is_some() {
         assert!(Instant::now() < deadline, "{css} is still shown");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-async fn screenshot(b: &Browser, test: &str, name: &str) {
-    // Let the window paint what the test just saw.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let png = b.screenshot().await.expect("screenshot");
-    std::fs::write(screens_dir(test).join(format!("{name}.png")), png).expect("save screenshot");
 }
 
 fn launch(keyring: &Keyring, player: &BrowserPlayer, ja: bool) -> Launch {

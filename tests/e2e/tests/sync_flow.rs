@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crmsync_e2e::{
-    files_under, screens_dir, tokens_in, App, Browser, BrowserPlayer, Keyring, Launch, APP_LOG,
-    WAIT,
+    click, files_under, screenshot, tokens_in, App, Browser, BrowserPlayer, Keyring, Launch,
+    APP_LOG, WAIT,
 };
 use crmsync_engine::{paths, ModuleKind, Store};
 use serde_json::{json, Value};
@@ -57,27 +57,6 @@ const JA: Words = Words {
     reason_contains: "が削除されたため",
 };
 
-/// Clicks `css`. A card is re-rendered when a round ends, which can replace the element
-/// between finding and clicking it: then it is found again.
-async fn click(b: &Browser, css: &str) {
-    let mut tries = 0;
-    loop {
-        let e = b
-            .wait_for(css, WAIT)
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"));
-        match b.click(&e).await {
-            Ok(()) => return,
-            Err(e) if tries < 5 => {
-                tries += 1;
-                eprintln!("click {css} again: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("click {css}: {e}"),
-        }
-    }
-}
-
 async fn text_of(b: &Browser, css: &str) -> String {
     b.wait_for_text(css, WAIT, |t| !t.is_empty())
         .await
@@ -88,11 +67,6 @@ async fn wait_text(b: &Browser, css: &str, want: &str) {
     b.wait_for_text(css, SYNC_WAIT, |t| t == want)
         .await
         .unwrap_or_else(|e| panic!("{css} never read {want:?}: {e}"));
-}
-
-async fn screenshot(b: &Browser, test: &str, name: &str) {
-    let png = b.screenshot().await.expect("screenshot");
-    std::fs::write(screens_dir(test).join(format!("{name}.png")), png).expect("save screenshot");
 }
 
 /// Polls `check` until it returns `Some` (or fails after [`SYNC_WAIT`]).
