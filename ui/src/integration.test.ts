@@ -327,6 +327,25 @@ describe("mountIntegration", () => {
     expect(root.querySelector<HTMLInputElement>("#delete-contacts")?.checked).toBe(true);
   });
 
+  it("a listing asked for before the checkbox changed does not undo it on screen", async () => {
+    const backend = new Fake();
+    const active = view("contacts", { enabled: true, status: { kind: "active" } });
+    backend.modules = { status: "ok", data: [view("events"), active, view("tasks")] };
+    await mountIntegration(root, backend, t);
+    // A round ends: the card is listed again, but the answer is slow and predates the change.
+    let answer: (r: Result<ModuleView[], CommandError>) => void = () => {};
+    backend.listModules = () => new Promise((resolve) => (answer = resolve));
+    backend.emit({ kind: "finished", module: "contacts", result: { kind: "completed", executed: 1, writes: 1 } });
+    await settle();
+    root.querySelector<HTMLInputElement>("#delete-contacts")?.click();
+    await settle();
+    expect(root.querySelector<HTMLInputElement>("#delete-contacts")?.checked).toBe(true);
+    const stale = { ...active, last_sync_at: "2026-12-04T10:00:00Z" };
+    answer({ status: "ok", data: [view("events"), stale, view("tasks")] });
+    await settle();
+    expect(root.querySelector<HTMLInputElement>("#delete-contacts")?.checked).toBe(true);
+  });
+
   it("puts the delete checkbox back when saving it fails", async () => {
     const backend = new Fake();
     backend.modules = {

@@ -443,7 +443,17 @@ export async function mountIntegration(
     if (focused && card.querySelector(`#${focused}`)) card.querySelector<HTMLElement>(`#${focused}`)?.focus();
   };
 
+  // A card an action just changed is newer than a listing asked for before that action:
+  // such a listing leaves it alone (the last word stays the action's).
+  let actions = 0;
+  const changedAt = new Map<Module, number>();
+  const showAction = (view: ModuleView, force = false) => {
+    changedAt.set(view.module, ++actions);
+    replaceCard(view, force);
+  };
+
   async function refreshModules(): Promise<boolean> {
+    const asked = actions;
     const result = await backend.listModules();
     if (result.status === "error") {
       const failure = el("p", {
@@ -456,7 +466,7 @@ export async function mountIntegration(
       return false;
     }
     list.querySelector("#load-error")?.remove();
-    result.data.forEach((v) => replaceCard(v));
+    result.data.filter((v) => (changedAt.get(v.module) ?? 0) <= asked).forEach((v) => replaceCard(v));
     showState(lastState);
     return true;
   }
@@ -531,7 +541,7 @@ export async function mountIntegration(
     }
     // The first sync starts now; its progress comes as events.
     progress.set(module, progress.get(module) ?? { phase: "starting" });
-    replaceCard(result.data);
+    showAction(result.data);
     list.querySelector<HTMLElement>(`#sync-${module}`)?.focus();
   }
 
@@ -554,7 +564,7 @@ export async function mountIntegration(
       return;
     }
     progress.delete(module);
-    replaceCard(result.data);
+    showAction(result.data);
     list.querySelector<HTMLElement>(`#enable-${module}`)?.focus();
   }
 
@@ -577,7 +587,7 @@ export async function mountIntegration(
       showModuleMessage(list, module, explain(result.error), t);
       return;
     }
-    replaceCard(result.data);
+    showAction(result.data);
   }
 
   async function syncNow(module: Module) {
@@ -590,11 +600,11 @@ export async function mountIntegration(
     const result = await backend.setDeletePropagation(module, on);
     if (result.status === "error") {
       const view = views.get(module);
-      if (view) replaceCard(view, true);
+      if (view) showAction(view, true);
       showModuleMessage(list, module, explain(result.error), t);
       return;
     }
-    replaceCard(result.data);
+    showAction(result.data);
   }
 
   function onEvent(event: SyncEvent) {
