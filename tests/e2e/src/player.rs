@@ -327,6 +327,11 @@ impl Keyring {
     /// `zoho:{email}`) in this keychain. Points this test process at the keychain's bus.
     pub fn stored_tokens(&self, key: &str) -> Vec<String> {
         std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &self.address);
+        // The keyring crate binds its default store to the first bus a process used: bind it
+        // to this one (several tests may run in one process under `cargo test`).
+        keyring_core::set_default_store(
+            zbus_secret_service_keyring_store::Store::new().expect("this keychain's bus"),
+        );
         let store = crmsync_auth::KeyringStore::open().expect("the test keychain");
         let Some(entry) = crmsync_auth::TokenStore::load(&store, key).expect("keychain read")
         else {
