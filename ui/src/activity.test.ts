@@ -65,6 +65,7 @@ const tick = () => new Promise((r) => setTimeout(r, 0));
 describe("texts", () => {
   it("translates rule keys and outcomes, and shows errors as they are", () => {
     expect(reasonText("not_owner", "en")).toBe("Owned by another CRM user");
+    expect(reasonText("recurring_series", "ja")).toBe("繰り返しの予定（シリーズ）です。シリーズは同期されません");
     expect(reasonText("imported", "ja")).toContain("インポート");
     expect(reasonText("the service refused the record: Last_Name missing", "en")).toBe(
       "the service refused the record: Last_Name missing",

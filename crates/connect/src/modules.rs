@@ -46,6 +46,13 @@ pub trait Adapter {
         Vec::new()
     }
 
+    /// The user's records this module never syncs by a rule of the product, beyond the
+    /// planner's exclusions (recurring events): (record id, rule key). Shown as excluded in
+    /// their health and counted among a preview's exclusions; never a failure.
+    fn excluded(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// Records that sync, with a caveat the user should see: (record id, note), for example
     /// values the other side cannot hold, kept on this side only. The note is added to the
     /// record's health, whose state stays what the round found.
@@ -504,6 +511,32 @@ where
                 .upsert_health(self.module, &rows)
                 .map_err(SyncError::from)?;
         }
+        let excluded: Vec<(Side, String, String)> = (self.crm.excluded().into_iter())
+            .map(|(id, rule)| (Side::Crm, id, rule))
+            .chain(
+                self.graph
+                    .excluded()
+                    .into_iter()
+                    .map(|(id, rule)| (Side::Graph, id, rule)),
+            )
+            .collect();
+        if !opts.dry_run && report.plan.is_some() && !excluded.is_empty() {
+            let now = clock.now();
+            let rows: Vec<HealthRow> = excluded
+                .iter()
+                .map(|(side, id, rule)| HealthRow {
+                    side: *side,
+                    item_id: id.clone(),
+                    label: id.clone(),
+                    status: HealthStatus::Excluded,
+                    detail: Some(rule.clone()),
+                    updated_at: now,
+                })
+                .collect();
+            store
+                .upsert_health(self.module, &rows)
+                .map_err(SyncError::from)?;
+        }
         if !opts.dry_run && report.plan.is_some() {
             let crm_notes = self
                 .crm
@@ -529,7 +562,13 @@ where
         Ok(RoundDigest {
             run_id: report.run_id,
             outcome: report.outcome,
-            plan: report.plan.as_ref().map(PlanDigest::of),
+            plan: report.plan.as_ref().map(|p| {
+                let mut d = PlanDigest::of(p);
+                for (_, _, rule) in &excluded {
+                    *d.excluded.entry(rule.clone()).or_default() += 1;
+                }
+                d
+            }),
             executed: report.executed,
             writes: report.writes,
             failures,

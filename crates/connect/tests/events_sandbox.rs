@@ -157,7 +157,8 @@ fn enable_lands_exactly_the_owned_non_imported_events_without_invitations() {
     );
     env.crm_update(&edited[0], json!({"Description": "edited by hand"}));
 
-    // The first round reports the seeded weekly series (never copied) in its health.
+    // The first round reports the seeded weekly series (never copied), as excluded by rule and
+    // not as a failure.
     let first = env.round(RoundOptions::default());
     assert_eq!(
         first.outcome,
@@ -165,12 +166,10 @@ fn enable_lands_exactly_the_owned_non_imported_events_without_invitations() {
         "{:?}",
         first.failures
     );
+    assert_eq!(env.crm.series().len(), 1, "the series is reported");
     assert!(
-        env.crm
-            .failures()
-            .iter()
-            .any(|(_, why)| why == crmsync_connect::events::RECURRING_SKIPPED),
-        "the series is reported: {:?}",
+        env.crm.failures().is_empty(),
+        "a series is no failure: {:?}",
         env.crm.failures()
     );
     let writes = first.writes + env.settle();
@@ -621,18 +620,16 @@ fn outlook_series_are_reported_and_never_created_in_the_crm() {
     );
     let r = env.round(RoundOptions::default());
     assert_eq!(r.outcome, RoundOutcome::Completed);
+    assert!(!env.graph.series().is_empty(), "the series is reported");
     assert!(
-        env.graph
-            .failures()
-            .iter()
-            .any(|(_, why)| why.contains("recurring series")),
+        env.graph.failures().is_empty(),
         "{:?}",
         env.graph.failures()
     );
     env.settle();
     assert!(env.crm_by_title("Daily stand-up").is_empty());
     assert!(
-        !env.graph.failures().is_empty(),
+        !env.graph.series().is_empty(),
         "still reported after later rounds"
     );
     // Deleting the series clears its health.
@@ -655,11 +652,7 @@ fn outlook_series_are_reported_and_never_created_in_the_crm() {
         None,
     );
     env.settle();
-    assert!(
-        env.graph.failures().is_empty(),
-        "{:?}",
-        env.graph.failures()
-    );
+    assert!(env.graph.series().is_empty(), "{:?}", env.graph.series());
 }
 
 #[test]
@@ -691,7 +684,7 @@ fn an_event_moved_out_of_the_window_is_not_taken_for_a_delete() {
 }
 
 #[test]
-fn through_the_module_interface_the_preview_writes_nothing_and_shows_series_as_failing() {
+fn through_the_module_interface_the_preview_writes_nothing_and_shows_series_as_excluded() {
     let env = Env::new();
     let ids = env.crm_create(AIKO, "ui", vec![meeting("Previewed", 90)]);
     let store = new_store_for(&env.dir.path().join("modules.db"), M);
@@ -719,15 +712,15 @@ fn through_the_module_interface_the_preview_writes_nothing_and_shows_series_as_f
     );
     assert!(plan.text.contains("Previewed"), "{}", plan.text);
     assert_eq!(calendars(&env), before, "a preview creates no calendar");
-    // The seeded weekly series is shown as a failing record, with why (the rounds that read it).
-    assert!(
-        digest
-            .failures
-            .iter()
-            .any(|f| f.error == crmsync_connect::events::RECURRING_SKIPPED && f.crm_id.is_some()),
-        "{:?}",
-        digest.failures
+    // The seeded weekly series is counted among the exclusions, with its rule; no failure.
+    assert_eq!(
+        plan.excluded
+            .get(crmsync_connect::events::SERIES_RULE)
+            .copied(),
+        Some(1),
+        "{plan:?}"
     );
+    assert!(digest.failures.is_empty(), "{:?}", digest.failures);
     assert!(env.graph_invitations().is_empty());
 
     runner.store.enable(M, Utc::now()).unwrap();
@@ -737,14 +730,20 @@ fn through_the_module_interface_the_preview_writes_nothing_and_shows_series_as_f
     assert_eq!(calendars(&env), before + 1);
     let d = runner_round(&mut runner, M).unwrap();
     assert!(d.in_sync(), "{d:?}");
-    // The series stays listed as failing in later rounds too (it is still not synced).
+    // The series stays excluded in later rounds too (it is still not synced), in the stored
+    // health as well, and is never counted as failing.
+    assert!(d.failures.is_empty(), "{:?}", d.failures);
+    let health = runner
+        .store
+        .health(M, Some(crmsync_engine::HealthStatus::Excluded), None, 100)
+        .unwrap();
     assert!(
-        d.failures
+        health
             .iter()
-            .any(|f| f.error == crmsync_connect::events::RECURRING_SKIPPED),
-        "{:?}",
-        d.failures
+            .any(|h| h.detail.as_deref() == Some(crmsync_connect::events::SERIES_RULE)),
+        "{health:?}"
     );
+    assert_eq!(runner.store.module_counts(M).unwrap().failing, 0);
     assert!(ids.iter().all(|id| env.crm_get(id).is_some()));
 }
 

@@ -2,7 +2,7 @@
 
 use crmsync_engine::ModuleSettings;
 
-use super::{GraphEvents, ZohoEvents};
+use super::{GraphEvents, ZohoEvents, SERIES_RULE};
 use crate::modules::Adapter;
 
 impl Adapter for ZohoEvents {
@@ -15,6 +15,10 @@ impl Adapter for ZohoEvents {
     fn skipped(&self) -> Vec<(String, String)> {
         self.failures()
     }
+
+    fn excluded(&self) -> Vec<(String, String)> {
+        series_excluded(self.series())
+    }
 }
 
 impl Adapter for GraphEvents {
@@ -26,4 +30,15 @@ impl Adapter for GraphEvents {
     fn skipped(&self) -> Vec<(String, String)> {
         self.failures()
     }
+
+    fn excluded(&self) -> Vec<(String, String)> {
+        series_excluded(self.series())
+    }
+}
+
+/// Recurring events, excluded by [`SERIES_RULE`].
+fn series_excluded(ids: Vec<String>) -> Vec<(String, String)> {
+    ids.into_iter()
+        .map(|id| (id, SERIES_RULE.to_owned()))
+        .collect()
 }

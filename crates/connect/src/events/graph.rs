@@ -53,6 +53,8 @@ pub struct GraphEvents {
     /// Events read but not synced (series, unreadable data), until read again fine or
     /// deleted: their health across rounds.
     unsynced: std::collections::BTreeMap<String, String>,
+    /// Recurring series of the calendar: never synced, by rule; kept the same way.
+    series: std::collections::BTreeSet<String>,
 }
 
 /// The property that versions an event.
@@ -87,6 +89,7 @@ impl GraphEvents {
             calendar: None,
             all_day_zone: all_day_zone.into(),
             unsynced: std::collections::BTreeMap::new(),
+            series: std::collections::BTreeSet::new(),
         }
     }
 
@@ -96,14 +99,20 @@ impl GraphEvents {
         self.calendar.as_deref()
     }
 
-    /// Events of the calendar this adapter does not sync (id, why): series and unreadable
-    /// data, listed until they are read again fine or are deleted. Their health.
+    /// Events of the calendar this adapter could not sync (id, why): unreadable data, listed
+    /// until they are read again fine or are deleted. Their health.
     #[must_use]
     pub fn failures(&self) -> Vec<(String, String)> {
         self.unsynced
             .iter()
             .map(|(i, w)| (i.clone(), w.clone()))
             .collect()
+    }
+
+    /// The calendar's recurring series, which are not synced by rule.
+    #[must_use]
+    pub fn series(&self) -> Vec<String> {
+        self.series.iter().cloned().collect()
     }
 
     /// Nothing to clear per round: what is listed stays until it changes (kept for symmetry
@@ -149,15 +158,12 @@ impl GraphEvents {
 
     fn observe(&mut self, v: &Value) -> Option<Observed<EventRecord>> {
         let id = text(v, "id")?.to_string();
-        if let Some(kind) = graph_series_kind(v) {
-            self.unsynced.insert(
-                id,
-                format!(
-                    "a recurring series ({kind}) in Microsoft 365: series are not synced to the CRM"
-                ),
-            );
+        if graph_series_kind(v).is_some() {
+            self.unsynced.remove(&id);
+            self.series.insert(id);
             return None;
         }
+        self.series.remove(&id);
         match graph_to_canonical(v) {
             Ok(record) => {
                 self.unsynced.remove(&id);
@@ -233,6 +239,7 @@ impl RecordPort<EventRecord> for GraphEvents {
         );
         let round = self.side.delta(&url)?;
         self.unsynced.clear();
+        self.series.clear();
         let mut observations = Vec::new();
         for item in round.items {
             if let DeltaItem::Changed(v) = item {
@@ -263,12 +270,14 @@ impl RecordPort<EventRecord> for GraphEvents {
                 DeltaItem::Removed { id, .. } => match self.get_raw(&id)? {
                     None => {
                         self.unsynced.remove(&id);
+                        self.series.remove(&id);
                         observations.push(Observation::Deleted { id });
                     }
                     // A series master is never an instance of the view: its id comes as
                     // removed when it became a series. Nothing to observe.
                     Some(v) if graph_series_kind(&v) == Some("seriesMaster") => {
                         self.unsynced.remove(&id);
+                        self.series.remove(&id);
                     }
                     Some(v) => {
                         if let Some(o) = self.observe(&v) {

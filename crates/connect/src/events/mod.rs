@@ -23,7 +23,7 @@ pub use graph::{
     GraphEvents, CALENDAR_STAMP, EVENTS_CALENDAR_FALLBACK_NAME, EVENTS_CALENDAR_NAME,
     WINDOW_DAYS_AHEAD, WINDOW_DAYS_BACK,
 };
-pub use zoho::{ZohoEvents, EVENT_LIST_FIELDS, RECURRING_SKIPPED};
+pub use zoho::{ZohoEvents, EVENT_LIST_FIELDS, RECURRING_SKIPPED, SERIES_RULE};
 
 use crate::ConnectError;
 

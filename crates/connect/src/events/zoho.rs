@@ -1,6 +1,6 @@
 //! Zoho CRM Events (meetings) as the engine's CRM side, with the exclusion rules.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
 use crmsync_core::event::{canonical_to_crm, crm_is_recurring, crm_to_canonical, EventRecord};
@@ -43,9 +43,13 @@ impl CrmModule for Events {
 /// An Events record as raw JSON.
 type RawEvent = Raw<Events>;
 
-/// Why a recurring CRM event is not synced (shown in its health).
+/// Why a recurring CRM event is not synced.
 pub const RECURRING_SKIPPED: &str =
     "a recurring CRM event (series): series are not synced to Microsoft 365";
+
+/// The rule key a recurring event (series, on either side) is excluded by in its health: a
+/// rule of the product, not a failure.
+pub const SERIES_RULE: &str = "recurring_series";
 
 /// The CRM side of the Events module.
 pub struct ZohoEvents {
@@ -56,9 +60,11 @@ pub struct ZohoEvents {
     /// Events the first-sync cap deferred in the last listing: a feed that reads one again
     /// (the watermark's second is re-read) keeps it deferred until it changes.
     deferred: HashSet<String>,
-    /// Events read but not synced (series, unreadable data), until they are read again fine,
+    /// Events read but not synced (unreadable data), until they are read again fine,
     /// deleted, or a full listing no longer finds them: their health across rounds.
     unsynced: BTreeMap<String, String>,
+    /// The user's recurring events (series): never synced, by rule; kept the same way.
+    series: BTreeSet<String>,
 }
 
 impl ZohoEvents {
@@ -73,6 +79,7 @@ impl ZohoEvents {
                 .unwrap_or(chrono_tz::UTC),
             deferred: HashSet::new(),
             unsynced: BTreeMap::new(),
+            series: BTreeSet::new(),
         }
     }
 
@@ -86,8 +93,8 @@ impl ZohoEvents {
         self.side.first_sync_at = at;
     }
 
-    /// Events this adapter does not sync although they are the user's (id, why): read
-    /// failures of the last round, and events read but not synced (series, unreadable data),
+    /// Events this adapter could not sync although they are the user's (id, why): read
+    /// failures of the last round, and events read but not projected (unreadable data),
     /// which stay listed until they are read again fine or are deleted. Their health.
     #[must_use]
     pub fn failures(&self) -> Vec<(String, String)> {
@@ -98,6 +105,12 @@ impl ZohoEvents {
             }
         }
         out
+    }
+
+    /// The user's recurring events (series), which are not synced by rule.
+    #[must_use]
+    pub fn series(&self) -> Vec<String> {
+        self.series.iter().cloned().collect()
     }
 
     /// Forgets the per-round failures.
@@ -153,12 +166,18 @@ impl ZohoEvents {
                 continue;
             };
             let reportable = !matches!(exclusion, Some(Exclusion::NotOwner | Exclusion::Imported));
-            let outcome = if crm_is_recurring(&r.0) {
-                Err(RECURRING_SKIPPED.to_string())
-            } else {
-                crm_to_canonical(&r.0).map_err(|e| e.to_string())
-            };
-            match outcome {
+            if crm_is_recurring(&r.0) {
+                self.unsynced.remove(id);
+                if reportable {
+                    self.series.insert(id.to_string());
+                } else {
+                    self.series.remove(id);
+                }
+                projected.push(None);
+                continue;
+            }
+            self.series.remove(id);
+            match crm_to_canonical(&r.0).map_err(|e| e.to_string()) {
                 Ok(p) => {
                     self.unsynced.remove(id);
                     projected.push(Some(p));
@@ -250,6 +269,7 @@ impl RecordPort<EventRecord> for ZohoEvents {
         let feed = self.side.listing(Self::fields())?;
         // A complete listing: what it does not find is no longer anyone's concern.
         self.unsynced.clear();
+        self.series.clear();
         let present = self.observe_all(&feed.recs, true)?;
         feed.into_changes(present)
     }
@@ -259,6 +279,7 @@ impl RecordPort<EventRecord> for ZohoEvents {
         let present = self.observe_all(&feed.recs, false)?;
         for id in &feed.deleted {
             self.unsynced.remove(id);
+            self.series.remove(id);
         }
         feed.into_changes(present)
     }
