@@ -3,6 +3,7 @@
 
 import type { AccountView, Accounts, CommandError, Service } from "./bindings";
 import type { MessageKey, Translate } from "./i18n";
+import { el } from "./dom";
 
 export const SERVICES: readonly Service[] = ["zoho", "microsoft"];
 
@@ -57,19 +58,6 @@ export function rowState(accounts: Accounts, service: Service): RowState {
   if (accounts.signing_in.includes(service)) return { kind: "signing_in" };
   const account = accounts[service];
   return account ? { kind: "connected", account } : { kind: "disconnected" };
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: { id?: string; className?: string; text?: string } = {},
-  ...children: Node[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (props.id) node.id = props.id;
-  if (props.className) node.className = props.className;
-  if (props.text !== undefined) node.textContent = props.text;
-  node.append(...children);
-  return node;
 }
 
 function button(id: string, text: string, label: string, onClick: () => void, primary = false): HTMLButtonElement {

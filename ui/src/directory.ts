@@ -20,6 +20,7 @@ import {
 } from "./bindings";
 import { keepModal } from "./dialog";
 import "./directory.css";
+import { el } from "./dom";
 
 /** The two commands the dialog needs; tests pass a fake. */
 export interface DirectoryBackend {
@@ -160,20 +161,6 @@ export function outcomeText(outcome: InviteOutcome, lang: Lang): string {
     case "failed":
       return m("resultFailed", { message: outcome.message });
   }
-}
-
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: { id?: string; className?: string; text?: string } = {},
-  ...children: Node[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (props.id) node.id = props.id;
-  if (props.className) node.className = props.className;
-  if (props.text !== undefined) node.textContent = props.text;
-  node.append(...children);
-  return node;
 }
 
 function button(id: string, text: string, className = ""): HTMLButtonElement {

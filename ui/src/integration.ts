@@ -17,6 +17,7 @@ import type {
 import { confirmDialog } from "./dialog";
 import type { MessageKey, Translate } from "./i18n";
 import { eventModule, nextProgress, progressText, progressValue, type RoundProgress } from "./progress";
+import { el } from "./dom";
 
 export const MODULE_NAME: Record<Module, MessageKey> = {
   events: "moduleEvents",
@@ -135,19 +136,6 @@ export function syncStateText(state: SyncState, t: Translate, attention = false)
     case "failed":
       return t("stateFailed", { message: state.message });
   }
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: { id?: string; className?: string; text?: string } = {},
-  ...children: Node[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (props.id) node.id = props.id;
-  if (props.className) node.className = props.className;
-  if (props.text !== undefined) node.textContent = props.text;
-  node.append(...children);
-  return node;
 }
 
 function button(id: string, text: string, label: string, onClick: () => void, className = ""): HTMLButtonElement {

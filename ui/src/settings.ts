@@ -23,6 +23,7 @@ import {
 } from "./bindings";
 import { keepModal } from "./dialog";
 import "./settings.css";
+import { el } from "./dom";
 
 /** The commands the settings dialog and the welcome screen need; tests pass a fake. */
 export interface SettingsBackend {
@@ -198,19 +199,6 @@ export interface SettingsOptions {
   onLanguageChanged?: () => void;
 }
 
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: { id?: string; className?: string; text?: string } = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (props.id) node.id = props.id;
-  if (props.className) node.className = props.className;
-  if (props.text !== undefined) node.textContent = props.text;
-  node.append(...children);
-  return node;
-}
-
 function button(id: string, text: string, primary = false): HTMLButtonElement {
   const b = el("button", { id, text, className: primary ? "primary" : "" });
   b.type = "button";
@@ -251,7 +239,6 @@ function section(id: string, title: string, ...children: Node[]): HTMLElement {
   s.setAttribute("aria-labelledby", h.id);
   return s;
 }
-
 
 /** Opens the settings dialog over `host`; resolves when it closes (true if anything was saved). */
 export async function openSettings(host: HTMLElement, lang: Lang, options: SettingsOptions = {}): Promise<boolean> {

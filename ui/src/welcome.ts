@@ -9,6 +9,7 @@ import type { AccountView, Accounts, CommandError, Lang, Result, Service, Settin
 import { tauriBackend } from "./backend";
 import { openSettings, tauriSettingsBackend, type SettingsBackend } from "./settings";
 import "./settings.css";
+import { el } from "./dom";
 
 /** What the welcome needs from Rust; tests pass a fake. */
 export interface WelcomeBackend {
@@ -82,19 +83,6 @@ export interface WelcomeOptions {
   /** Connects Zoho CRM (default: the accounts panel's flow, see [`connectThroughPanel`]). */
   connectZoho?: () => Promise<ConnectOutcome>;
   settingsBackend?: SettingsBackend;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: { id?: string; className?: string; text?: string } = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (props.id) node.id = props.id;
-  if (props.className) node.className = props.className;
-  if (props.text !== undefined) node.textContent = props.text;
-  node.append(...children);
-  return node;
 }
 
 function button(id: string, text: string, primary = false): HTMLButtonElement {
