@@ -39,6 +39,16 @@ pub enum SyncError {
 /// few enough that a round interrupted mid-group leaves little to settle.
 const CREATE_GROUP: usize = 16;
 
+/// What became of one action of a group before it is recorded.
+enum GroupAnswer {
+    /// Not part of a group: [`execute`] makes its remote call(s).
+    Alone,
+    /// A create of the group, with its answer.
+    Sent(Result<Written, PortError>),
+    /// A create of the group that was not sent (after a service-level failure).
+    NotSent,
+}
+
 /// Options of one round.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RoundOptions {
@@ -561,7 +571,7 @@ where
             .iter()
             .map(|a| store.begin_intent(module, a, clock.now()))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut created: Vec<Option<Option<Result<Written, PortError>>>> = if creates > 1 {
+        let answers: Vec<GroupAnswer> = if creates > 1 {
             let items: Vec<(&R, Option<&str>)> = group
                 .iter()
                 .filter_map(|a| match &a.op {
@@ -571,28 +581,31 @@ where
                 .collect();
             let mut answers = graph.create_many(&items);
             answers.resize_with(group.len(), || None);
-            answers.into_iter().map(Some).collect()
+            answers
+                .into_iter()
+                .map(|a| a.map_or(GroupAnswer::NotSent, GroupAnswer::Sent))
+                .collect()
         } else {
-            vec![None]
+            vec![GroupAnswer::Alone]
         };
         let mut interrupted = None;
-        for ((action, intent), pre) in group.iter().zip(intents).zip(created.drain(..)) {
+        for ((action, intent), answer) in group.iter().zip(intents).zip(answers) {
             let mut exec = Executed {
                 observations: Vec::new(),
                 forget: Vec::new(),
                 journal: Vec::new(),
             };
-            let result = match pre {
+            let result = match answer {
                 // Not sent (the group stopped at a service-level failure): nothing to settle.
-                Some(None) => {
+                GroupAnswer::NotSent => {
                     store.drop_intent(intent)?;
                     continue;
                 }
-                Some(Some(Err(e))) => Err(e),
-                Some(Some(Ok(w))) => {
+                GroupAnswer::Sent(Err(e)) => Err(e),
+                GroupAnswer::Sent(Ok(w)) => {
                     execute(action, crm, graph, &mirrors, clock, &mut exec, Some(w))
                 }
-                None => execute(action, crm, graph, &mirrors, clock, &mut exec, None),
+                GroupAnswer::Alone => execute(action, crm, graph, &mirrors, clock, &mut exec, None),
             };
             let writes = exec.journal.len();
             match result {
